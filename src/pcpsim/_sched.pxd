@@ -1,0 +1,680 @@
+# cython: language_level=3
+"""The per-CPU scheduler (MODEL.md 4): RT (FIFO, RR), fair (CFS or EEVDF), idle.
+
+Each function names the kernel function it stands for. Tasks never migrate, so
+every runqueue is a short intrusive list over ``task_t`` and picks scan it; the
+kernel's red-black tree order (equal keys go right) is kept by appending.
+
+Time is accounted exactly at every event (``update_curr``); the tick only drives
+the tick-time checks. Overhead (context switch, wakeup) is serialised per CPU in
+``cpu.ovh_until``: the current task makes no progress until it has passed.
+"""
+from libc.stdint cimport int32_t, int64_t
+from pcpsim._state cimport *
+from pcpsim._eventq cimport timer_arm, timer_cancel, timer_armed, timer_when
+from pcpsim._fixed cimport calc_delta_fair, div_weight
+from pcpsim._hist cimport hist_record
+from pcpsim._rng cimport sample_duration
+
+
+cdef inline int32_t cpu_slot(int32_t c, int32_t kind) noexcept nogil:
+    return c * SLOTS_PER_CPU + kind
+
+
+cdef inline int32_t task_slot(sim_t* s, int32_t ti) noexcept nogil:
+    return s.ncpu * SLOTS_PER_CPU + ti
+
+
+cdef inline bint is_fair(task_t* t) noexcept nogil:
+    return t.policy == POLICY_NORMAL
+
+
+cdef inline void timer_set(sim_t* s, int32_t slot, int64_t when) noexcept nogil:
+    """Arm ``slot`` unless it is already armed for that very time (keeps its order)."""
+    if not (timer_armed(s, slot) and timer_when(s, slot) == when):
+        timer_arm(s, slot, when)
+
+
+# ---------------------------------------------------------------- accounting
+
+cdef inline void account_stats(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """CPU-time statistics up to ``now``; touches no scheduler state, so it can
+    run at any time (between steps) without changing what happens next."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef int64_t d
+    if now <= cpu.acct_stamp:
+        return
+    d = now - cpu.acct_stamp
+    cpu.acct_stamp = now
+    if cpu.curr >= 0:
+        s.cstats[c].busy_ns += d
+        s.tstats[cpu.curr].cpu_time += d
+    else:
+        s.cstats[c].idle_ns += d
+
+
+cdef inline void charge_overhead(sim_t* s, int32_t c, int64_t now, int64_t d) noexcept nogil:
+    """Make CPU ``c`` busy for ``d`` ns of overhead, after any overhead already due."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    account_stats(s, c, now)
+    if cpu.ovh_until < now:
+        cpu.ovh_until = now
+    cpu.ovh_until += d
+    cpu.acct_stamp = cpu.ovh_until
+    s.cstats[c].overhead_ns += d
+    if cpu.curr >= 0 and s.tasks[cpu.curr].exec_start < cpu.ovh_until:
+        s.tasks[cpu.curr].exec_start = cpu.ovh_until
+
+
+# ---------------------------------------------------------------- fair class
+
+cdef inline int32_t fair_leftmost(sim_t* s, cpu_t* cpu) noexcept nogil:
+    """__pick_first_entity(): smallest vruntime among queued entities (curr excluded)."""
+    cdef int32_t i = cpu.fair_head
+    cdef int32_t best = NO_TASK
+    while i >= 0:
+        if best < 0 or s.tasks[i].vruntime < s.tasks[best].vruntime:
+            best = i
+        i = s.tasks[i].rq_next
+    return best
+
+
+cdef inline int32_t fair_curr(sim_t* s, cpu_t* cpu) noexcept nogil:
+    """cfs_rq->curr when it is still on the runqueue, else NO_TASK."""
+    cdef int32_t c = cpu.curr
+    if c >= 0 and is_fair(&s.tasks[c]) and s.tasks[c].state == TASK_RUNNABLE:
+        return c
+    return NO_TASK
+
+
+cdef inline void update_min_vruntime(sim_t* s, cpu_t* cpu) noexcept nogil:
+    """update_min_vruntime(): monotonic floor of the runqueue's vruntimes."""
+    cdef int32_t curr = fair_curr(s, cpu)
+    cdef int32_t left = fair_leftmost(s, cpu)
+    cdef int64_t v = cpu.min_vruntime
+    if curr >= 0:
+        v = s.tasks[curr].vruntime
+    if left >= 0:
+        if curr < 0 or s.tasks[left].vruntime < v:
+            v = s.tasks[left].vruntime
+    if v > cpu.min_vruntime:
+        cpu.min_vruntime = v
+
+
+cdef inline void avg_vruntime_sums(sim_t* s, cpu_t* cpu, int64_t* avg, int64_t* load) noexcept nogil:
+    """The sums behind avg_vruntime(): sum w*(v - min_vruntime) and sum w, curr included."""
+    cdef int32_t i = cpu.fair_head
+    cdef int32_t curr = fair_curr(s, cpu)
+    cdef int64_t a = 0, l = 0
+    while i >= 0:
+        a += (s.tasks[i].vruntime - cpu.min_vruntime) * s.tasks[i].weight
+        l += s.tasks[i].weight
+        i = s.tasks[i].rq_next
+    if curr >= 0:
+        a += (s.tasks[curr].vruntime - cpu.min_vruntime) * s.tasks[curr].weight
+        l += s.tasks[curr].weight
+    avg[0] = a
+    load[0] = l
+
+
+cdef inline int64_t avg_vruntime(sim_t* s, cpu_t* cpu) noexcept nogil:
+    """avg_vruntime(): V, the load-weighted average vruntime (floor division)."""
+    cdef int64_t avg, load
+    avg_vruntime_sums(s, cpu, &avg, &load)
+    if load:
+        if avg < 0:
+            avg -= load - 1
+        avg = avg // load
+    return cpu.min_vruntime + avg
+
+
+cdef inline bint entity_eligible(cpu_t* cpu, task_t* t, int64_t avg, int64_t load) noexcept nogil:
+    """vruntime_eligible(): V >= v without the division."""
+    return avg >= (t.vruntime - cpu.min_vruntime) * load
+
+
+cdef inline int64_t sched_slice(sim_t* s, cpu_t* cpu, task_t* t, bint on_rq) noexcept nogil:
+    """sched_slice() of CFS: __sched_period(nr) * weight / cfs_rq load."""
+    cdef int64_t nr = cpu.nr_fair + (0 if on_rq else 1)
+    cdef int64_t load = cpu.fair_load + (0 if on_rq else t.weight)
+    cdef int64_t period = s.p.sched_latency
+    if nr > s.p.nr_latency:
+        period = nr * s.p.min_granularity
+    return div_weight(period, t.weight, load)
+
+
+cdef inline int32_t pick_eevdf(sim_t* s, cpu_t* cpu, bint protect) noexcept nogil:
+    """pick_eevdf(): the eligible entity with the earliest virtual deadline;
+    RUN_TO_PARITY keeps an eligible curr inside its slice when ``protect``."""
+    cdef int64_t avg, load
+    cdef int32_t curr = fair_curr(s, cpu)
+    cdef int32_t best = NO_TASK
+    cdef int32_t i = cpu.fair_head
+    avg_vruntime_sums(s, cpu, &avg, &load)
+    if curr >= 0 and not entity_eligible(cpu, &s.tasks[curr], avg, load):
+        curr = NO_TASK
+    if (s.p.run_to_parity and protect and curr >= 0
+            and s.tasks[curr].vlag == s.tasks[curr].deadline):
+        return curr
+    while i >= 0:
+        if entity_eligible(cpu, &s.tasks[i], avg, load):
+            if best < 0 or s.tasks[i].deadline < s.tasks[best].deadline:
+                best = i
+        i = s.tasks[i].rq_next
+    if curr >= 0 and (best < 0 or s.tasks[curr].deadline < s.tasks[best].deadline):
+        best = curr
+    if best < 0:
+        # the kernel's "EEVDF scheduling fail, picking leftmost"
+        best = fair_leftmost(s, cpu)
+        if best < 0:
+            best = fair_curr(s, cpu)
+    return best
+
+
+cdef inline int32_t pick_fair(sim_t* s, cpu_t* cpu) noexcept nogil:
+    """pick_next_entity(): leftmost vruntime (CFS; curr only when strictly before
+    it) or pick_eevdf()."""
+    cdef int32_t curr, left
+    if s.p.fair_class == FAIR_EEVDF:
+        return pick_eevdf(s, cpu, True)
+    curr = fair_curr(s, cpu)
+    left = fair_leftmost(s, cpu)
+    if left < 0 or (curr >= 0 and s.tasks[curr].vruntime < s.tasks[left].vruntime):
+        return curr
+    return left
+
+
+cdef inline void place_entity(sim_t* s, cpu_t* cpu, task_t* t, bint initial) noexcept nogil:
+    """place_entity(): CFS gentle sleeper credit and START_DEBIT; EEVDF
+    PLACE_LAG and PLACE_DEADLINE_INITIAL."""
+    cdef int64_t v, lag, load, vslice
+    if s.p.fair_class == FAIR_CFS:
+        v = cpu.min_vruntime
+        if initial:
+            v += calc_delta_fair(sched_slice(s, cpu, t, False), t.weight, t.wmult)
+        else:
+            v -= s.p.sched_latency >> 1 if s.p.gentle_sleepers else s.p.sched_latency
+        if v > t.vruntime:
+            t.vruntime = v
+        return
+    v = avg_vruntime(s, cpu)
+    lag = 0
+    if cpu.nr_fair > 0:
+        load = cpu.fair_load
+        lag = t.vlag * (load + t.weight)
+        lag = lag // load
+    t.vruntime = v - lag
+    vslice = calc_delta_fair(t.slice, t.weight, t.wmult)
+    if initial:
+        vslice //= 2
+    t.deadline = t.vruntime + vslice
+
+
+cdef inline void update_entity_lag(sim_t* s, cpu_t* cpu, task_t* t, int64_t tick_ns) noexcept nogil:
+    """update_entity_lag(): vlag = clamp(V - v, +-limit) when a task sleeps."""
+    cdef int64_t lag = avg_vruntime(s, cpu) - t.vruntime
+    cdef int64_t limit = 2 * t.slice
+    if limit < tick_ns:
+        limit = tick_ns
+    limit = calc_delta_fair(limit, t.weight, t.wmult)
+    if lag > limit:
+        lag = limit
+    elif lag < -limit:
+        lag = -limit
+    t.vlag = lag
+
+
+# ---------------------------------------------------------------- runqueue lists
+
+cdef inline void fair_list_append(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nogil:
+    s.tasks[ti].rq_next = NO_TASK
+    s.tasks[ti].rq_prev = cpu.fair_tail
+    if cpu.fair_tail >= 0:
+        s.tasks[cpu.fair_tail].rq_next = ti
+    else:
+        cpu.fair_head = ti
+    cpu.fair_tail = ti
+
+
+cdef inline void fair_list_remove(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nogil:
+    cdef task_t* t = &s.tasks[ti]
+    if t.rq_prev >= 0:
+        s.tasks[t.rq_prev].rq_next = t.rq_next
+    else:
+        cpu.fair_head = t.rq_next
+    if t.rq_next >= 0:
+        s.tasks[t.rq_next].rq_prev = t.rq_prev
+    else:
+        cpu.fair_tail = t.rq_prev
+    t.rq_next = NO_TASK
+    t.rq_prev = NO_TASK
+
+
+cdef inline void rt_list_insert(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nogil:
+    """enqueue_rt_entity(): behind every queued task of the same or higher priority."""
+    cdef int32_t prev = NO_TASK
+    cdef int32_t i = cpu.rt_head
+    cdef task_t* t = &s.tasks[ti]
+    while i >= 0 and s.tasks[i].prio >= t.prio:
+        prev = i
+        i = s.tasks[i].rq_next
+    t.rq_prev = prev
+    t.rq_next = i
+    if prev >= 0:
+        s.tasks[prev].rq_next = ti
+    else:
+        cpu.rt_head = ti
+    if i >= 0:
+        s.tasks[i].rq_prev = ti
+
+
+cdef inline void rt_list_remove(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nogil:
+    cdef task_t* t = &s.tasks[ti]
+    if t.rq_prev >= 0:
+        s.tasks[t.rq_prev].rq_next = t.rq_next
+    else:
+        cpu.rt_head = t.rq_next
+    if t.rq_next >= 0:
+        s.tasks[t.rq_next].rq_prev = t.rq_prev
+    t.rq_next = NO_TASK
+    t.rq_prev = NO_TASK
+
+
+cdef inline void enqueue_task(sim_t* s, int32_t c, int32_t ti, bint initial) noexcept nogil:
+    """enqueue_task(): put a waking (or new) task on its CPU's runqueue."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef task_t* t = &s.tasks[ti]
+    if is_fair(t):
+        place_entity(s, cpu, t, initial)
+        fair_list_append(s, cpu, ti)
+        cpu.nr_fair += 1
+        cpu.fair_load += t.weight
+    else:
+        rt_list_insert(s, cpu, ti)
+    cpu.nr_running += 1
+    t.state = TASK_RUNNABLE
+
+
+cdef inline void dequeue_task(sim_t* s, int32_t c, int32_t ti) noexcept nogil:
+    """dequeue_task(DEQUEUE_SLEEP): the task blocks."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef task_t* t = &s.tasks[ti]
+    if is_fair(t):
+        if s.p.fair_class == FAIR_EEVDF:
+            update_entity_lag(s, cpu, t, s.p.tick_ns)
+        if cpu.curr != ti:
+            fair_list_remove(s, cpu, ti)
+        t.state = TASK_SLEEPING
+        cpu.nr_fair -= 1
+        cpu.fair_load -= t.weight
+        update_min_vruntime(s, cpu)
+    else:
+        rt_list_remove(s, cpu, ti)
+        t.state = TASK_SLEEPING
+    cpu.nr_running -= 1
+
+
+# ---------------------------------------------------------------- bandwidth
+
+cdef inline void fair_server_roll(sim_t* s, cpu_t* cpu, int64_t now) noexcept nogil:
+    """Start a new fair-server period once the old one is over."""
+    if now >= cpu.fs_win_end:
+        cpu.fs_win_end = (now // s.p.fs_period + 1) * s.p.fs_period
+        cpu.fs_used = 0
+        if cpu.fs_active:
+            cpu.fs_active = 0
+            cpu.need_resched = 1
+
+
+cdef inline void fair_server_rearm(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """The deferred fair server (6.12+): wake up at the zero-laxity point of the
+    period when fair tasks are starved by RT, stop when the budget is used."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef int32_t slot = cpu_slot(c, SLOT_FAIR_SERVER)
+    cdef int64_t left, when
+    if not s.p.fair_server:
+        return
+    left = s.p.fs_runtime - cpu.fs_used
+    if cpu.fs_active:
+        if cpu.curr >= 0 and is_fair(&s.tasks[cpu.curr]):
+            when = s.tasks[cpu.curr].exec_start + (left if left > 0 else 0)
+            if when > cpu.fs_win_end:
+                when = cpu.fs_win_end
+        elif cpu.nr_fair == 0:
+            when = now
+        else:
+            when = cpu.fs_win_end
+    elif cpu.nr_fair > 0 and cpu.curr >= 0 and not is_fair(&s.tasks[cpu.curr]):
+        when = cpu.fs_win_end if left <= 0 else cpu.fs_win_end - left
+        if when < now:
+            when = now
+    else:
+        timer_cancel(s, slot)
+        return
+    timer_set(s, slot, when)
+
+
+# ---------------------------------------------------------------- update_curr
+
+cdef inline void update_curr(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """update_curr(): charge the current task's progress since ``exec_start``:
+    sum_exec, the burst left, vruntime (and the EEVDF deadline, update_deadline()),
+    RT bandwidth (sched_rt_runtime_exceeded()) and the fair server's budget."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef task_t* t
+    cdef int64_t delta, win_start, used
+    account_stats(s, c, now)
+    if cpu.curr < 0:
+        return
+    t = &s.tasks[cpu.curr]
+    if now <= t.exec_start:
+        return
+    delta = now - t.exec_start
+    t.exec_start = now
+    t.sum_exec += delta
+    if t.remaining > 0:
+        t.remaining -= delta
+        if t.remaining < 0:
+            t.remaining = 0
+    if not is_fair(t):
+        if s.p.rt_throttle:
+            cpu.rt_time += delta
+            if not timer_armed(s, cpu_slot(c, SLOT_RT_PERIOD)):
+                timer_arm(s, cpu_slot(c, SLOT_RT_PERIOD), (now // s.p.rt_period + 1) * s.p.rt_period)
+            if cpu.rt_time > s.p.rt_runtime and not cpu.rt_throttled:
+                cpu.rt_throttled = 1
+                cpu.need_resched = 1
+        return
+    t.vruntime += calc_delta_fair(delta, t.weight, t.wmult)
+    update_min_vruntime(s, cpu)
+    if s.p.fair_class == FAIR_EEVDF and t.vruntime >= t.deadline:
+        t.deadline = t.vruntime + calc_delta_fair(t.slice, t.weight, t.wmult)
+        if cpu.nr_fair > 1:
+            cpu.need_resched = 1
+    if s.p.fair_server:
+        fair_server_roll(s, cpu, now)
+        win_start = cpu.fs_win_end - s.p.fs_period
+        used = delta if now - delta >= win_start else now - win_start
+        cpu.fs_used += used
+        if cpu.fs_active and cpu.fs_used >= s.p.fs_runtime:
+            cpu.fs_active = 0
+            cpu.need_resched = 1
+
+
+# ---------------------------------------------------------------- the current task's timer
+
+cdef inline int64_t nonpreempt_left(task_t* t) noexcept nogil:
+    """CPU time left in the non-preemptible section the task is in (0: none)."""
+    cdef int64_t pos
+    if t.np_len <= 0:
+        return 0
+    pos = t.sum_exec % t.np_every
+    return t.np_len - pos if pos < t.np_len else 0
+
+
+cdef inline void rearm_curr_timer(sim_t* s, int32_t c) noexcept nogil:
+    """The current task's next event: end of its burst, or the end of its
+    non-preemptible section when a reschedule is waiting for it."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef int32_t slot = cpu_slot(c, SLOT_CURR)
+    cdef task_t* t
+    cdef int64_t when = NO_TIME, np
+    if cpu.curr < 0:
+        timer_cancel(s, slot)
+        return
+    t = &s.tasks[cpu.curr]
+    if t.remaining >= 0:
+        when = t.exec_start + t.remaining
+    if cpu.need_resched:
+        np = nonpreempt_left(t)
+        if np > 0 and t.exec_start + np < when:
+            when = t.exec_start + np
+    if when == NO_TIME:
+        timer_cancel(s, slot)
+    else:
+        timer_set(s, slot, when)
+
+
+cdef inline void tick_update(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """The tick runs while the CPU is busy; nohz_full-like isolated CPUs stop it
+    while one task is runnable (tick_nohz_idle / tick_nohz_full)."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef int32_t slot = cpu_slot(c, SLOT_TICK)
+    cdef bint want = cpu.curr >= 0 and not (cpu.isolated and cpu.nr_running <= 1)
+    if want:
+        if not timer_armed(s, slot):
+            timer_arm(s, slot, (now // s.p.tick_ns + 1) * s.p.tick_ns)
+    else:
+        timer_cancel(s, slot)
+
+
+# ---------------------------------------------------------------- __schedule
+
+cdef inline int32_t pick_next_task(sim_t* s, cpu_t* cpu) noexcept nogil:
+    """pick_next_task(): fair server (when serving), RT unless throttled, fair, idle."""
+    if cpu.fs_active and cpu.nr_fair > 0:
+        return pick_fair(s, cpu)
+    if cpu.rt_head >= 0 and not cpu.rt_throttled:
+        return cpu.rt_head
+    if cpu.nr_fair > 0:
+        return pick_fair(s, cpu)
+    return NO_TASK
+
+
+cdef inline void schedule(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """__schedule(): put_prev, pick_next, set_next_entity, context_switch."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef int32_t prev, nxt
+    cdef task_t* t
+    cdef int64_t start
+    update_curr(s, c, now)
+    cpu.need_resched = 0
+    prev = cpu.curr
+    nxt = pick_next_task(s, cpu)
+    if prev >= 0 and prev != nxt and is_fair(&s.tasks[prev]) and s.tasks[prev].state == TASK_RUNNABLE:
+        fair_list_append(s, cpu, prev)
+    if nxt >= 0:
+        t = &s.tasks[nxt]
+        if nxt != prev and is_fair(t):
+            fair_list_remove(s, cpu, nxt)
+        t.prev_sum_exec = t.sum_exec
+        if s.p.fair_class == FAIR_EEVDF:
+            t.vlag = t.deadline     # RUN_TO_PARITY stash, as set_next_entity() does
+    if nxt != prev:
+        s.cstats[c].nr_switches += 1
+        if prev >= 0 and s.tasks[prev].state == TASK_RUNNABLE:
+            s.tstats[prev].nr_preempted += 1
+            s.tasks[prev].wait_start = now
+        charge_overhead(s, c, now, s.p.context_switch_ns)
+        cpu.curr = nxt
+        if nxt >= 0:
+            start = cpu.ovh_until
+            t = &s.tasks[nxt]
+            t.exec_start = start
+            s.tstats[nxt].nr_runs += 1
+            s.tstats[nxt].wait_time += start - t.wait_start
+            t.wait_start = start
+            if t.first_run_pending:
+                t.first_run_pending = 0
+                hist_record(s, t.hist, start - t.release)
+        tick_update(s, c, now)
+    rearm_curr_timer(s, c)
+    fair_server_rearm(s, c, now)
+
+
+cdef inline void resched_curr(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """resched_curr(): reschedule now, or when the current non-preemptible section ends."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cpu.need_resched = 1
+    if cpu.curr >= 0 and nonpreempt_left(&s.tasks[cpu.curr]) > 0:
+        rearm_curr_timer(s, c)
+        return
+    schedule(s, c, now)
+
+
+cdef inline bint check_preempt_wakeup(sim_t* s, int32_t c, int32_t ti) noexcept nogil:
+    """check_preempt_curr(): does the woken task preempt the current one?
+    RT over fair; RT by priority; CFS wakeup_preempt_entity(); EEVDF pick_eevdf()."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef task_t* t = &s.tasks[ti]
+    cdef task_t* curr
+    cdef int64_t vdiff
+    if cpu.curr < 0:
+        return True
+    curr = &s.tasks[cpu.curr]
+    if not is_fair(t):
+        if cpu.rt_throttled:
+            return False
+        if is_fair(curr):
+            return not cpu.fs_active
+        return t.prio > curr.prio
+    if not is_fair(curr):
+        return False
+    if s.p.fair_class == FAIR_CFS:
+        vdiff = curr.vruntime - t.vruntime
+        return vdiff > 0 and vdiff > calc_delta_fair(s.p.wakeup_granularity, t.weight, t.wmult)
+    return pick_eevdf(s, cpu, not (s.p.preempt_short and t.slice < curr.slice)) == ti
+
+
+# ---------------------------------------------------------------- event handlers
+
+cdef inline void check_preempt_tick(sim_t* s, cpu_t* cpu, task_t* t) noexcept nogil:
+    """check_preempt_tick() of CFS: slice used up, or far ahead of the leftmost."""
+    cdef int64_t ideal = sched_slice(s, cpu, t, True)
+    cdef int64_t ran = t.sum_exec - t.prev_sum_exec
+    cdef int32_t left
+    cdef int64_t delta
+    if ran > ideal:
+        cpu.need_resched = 1
+        return
+    if ran < s.p.min_granularity:
+        return
+    left = fair_leftmost(s, cpu)
+    if left < 0:
+        return
+    delta = t.vruntime - s.tasks[left].vruntime
+    if delta > ideal:
+        cpu.need_resched = 1
+
+
+cdef inline void on_tick(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """scheduler_tick(): task_tick_rt (RR slice) / task_tick_fair (CFS check)."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef task_t* t
+    cdef int32_t nxt
+    s.cstats[c].ticks += 1
+    update_curr(s, c, now)
+    timer_arm(s, cpu_slot(c, SLOT_TICK), now + s.p.tick_ns)
+    if cpu.curr >= 0:
+        t = &s.tasks[cpu.curr]
+        if t.policy == POLICY_RR:
+            t.rr_left -= 1
+            if t.rr_left <= 0:
+                t.rr_left = <int32_t>s.p.rr_ticks
+                nxt = t.rq_next
+                if (nxt >= 0 and s.tasks[nxt].prio == t.prio) or (t.rq_prev >= 0 and s.tasks[t.rq_prev].prio == t.prio):
+                    rt_list_remove(s, cpu, cpu.curr)
+                    rt_list_insert(s, cpu, cpu.curr)
+                    cpu.need_resched = 1
+        elif is_fair(t) and s.p.fair_class == FAIR_CFS and cpu.nr_fair > 1:
+            check_preempt_tick(s, cpu, t)
+    if cpu.need_resched:
+        resched_curr(s, c, now)
+
+
+cdef inline void burst_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
+    """The current task finished its burst: a periodic job completes (response
+    time, deadline), a bursty task goes to sleep."""
+    cdef task_t* t = &s.tasks[ti]
+    cdef int64_t wake
+    if t.kind == KIND_PERIODIC:
+        hist_record(s, t.hist + 1, now - t.release)
+        s.tstats[ti].nr_jobs += 1
+        if now > t.release + t.period:
+            s.tstats[ti].deadline_misses += 1
+        t.release += t.period
+        if t.release <= now:
+            # overrun: the next job is already due and starts at once
+            t.remaining = t.runtime
+            hist_record(s, t.hist, now - t.release)
+            if s.cpus[c].need_resched:
+                resched_curr(s, c, now)
+            else:
+                rearm_curr_timer(s, c)
+            return
+        wake = t.release
+    else:
+        wake = now + sample_duration(s.rng, t.sleep_dist, t.sleep_a, t.sleep_b)
+    dequeue_task(s, c, ti)
+    timer_arm(s, task_slot(s, ti), wake)
+    schedule(s, c, now)
+
+
+cdef inline void on_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef task_t* t
+    update_curr(s, c, now)
+    t = &s.tasks[cpu.curr]
+    if t.remaining == 0:
+        burst_done(s, c, cpu.curr, now)
+    elif cpu.need_resched:
+        resched_curr(s, c, now)
+    else:
+        rearm_curr_timer(s, c)
+
+
+cdef inline void on_task_wakeup(sim_t* s, int32_t ti, int64_t now) noexcept nogil:
+    """try_to_wake_up() from the task's timer: the CPU takes ``wakeup_ns`` to react."""
+    cdef task_t* t = &s.tasks[ti]
+    cdef int32_t c = t.cpu
+    s.cstats[c].nr_wakeups += 1
+    s.tstats[ti].nr_wakeups += 1
+    update_curr(s, c, now)
+    charge_overhead(s, c, now, s.p.wakeup_ns)
+    if t.kind == KIND_PERIODIC:
+        t.remaining = t.runtime
+        t.first_run_pending = 1
+    else:
+        t.remaining = sample_duration(s.rng, t.run_dist, t.run_a, t.run_b)
+    t.wait_start = now
+    enqueue_task(s, c, ti, False)
+    tick_update(s, c, now)
+    if s.cpus[c].need_resched or check_preempt_wakeup(s, c, ti):
+        resched_curr(s, c, now)
+    else:
+        rearm_curr_timer(s, c)
+        fair_server_rearm(s, c, now)
+
+
+cdef inline void on_rt_period(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """do_sched_rt_period_timer(): return one period's runtime, unthrottle."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    update_curr(s, c, now)
+    cpu.rt_time -= cpu.rt_time if cpu.rt_time < s.p.rt_runtime else s.p.rt_runtime
+    if cpu.rt_throttled and cpu.rt_time < s.p.rt_runtime:
+        cpu.rt_throttled = 0
+        if cpu.rt_head >= 0:
+            cpu.need_resched = 1
+    if cpu.rt_time > 0 or cpu.rt_head >= 0:
+        timer_arm(s, cpu_slot(c, SLOT_RT_PERIOD), now + s.p.rt_period)
+    if cpu.need_resched:
+        resched_curr(s, c, now)
+
+
+cdef inline void on_fair_server(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """The fair server's timer: new period, zero-laxity activation, budget end."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    update_curr(s, c, now)
+    fair_server_roll(s, cpu, now)
+    if cpu.fs_active and cpu.nr_fair == 0:
+        cpu.fs_active = 0
+        cpu.need_resched = 1
+    elif (not cpu.fs_active and cpu.nr_fair > 0 and cpu.curr >= 0
+            and not is_fair(&s.tasks[cpu.curr]) and cpu.fs_used < s.p.fs_runtime
+            and now >= cpu.fs_win_end - (s.p.fs_runtime - cpu.fs_used)):
+        cpu.fs_active = 1
+        cpu.need_resched = 1
+    if cpu.need_resched:
+        resched_curr(s, c, now)
+    else:
+        fair_server_rearm(s, c, now)

@@ -1,0 +1,357 @@
+"""Configuration: topology, tasks and scheduler parameters (MODEL.md 2, 3, 4, 5).
+
+Everything is a plain dataclass. ``Config.validate()`` checks every value before
+the native loop starts and raises :class:`ConfigError` naming the field, the
+value and what is allowed. Durations are integer nanoseconds or strings such as
+``"10ms"``, ``"1.5us"``, ``"2s"``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Union
+
+import numpy as np
+
+from pcpsim import profiles
+
+Duration = Union[int, str]
+CpuSet = Union[int, Sequence[int], range, str]
+
+HZ_VALUES = (100, 250, 300, 1000)
+TASK_KINDS = ("hog", "periodic", "bursty")
+POLICIES = ("normal", "fifo", "rr")
+DIST_KINDS = ("fixed", "exp", "lognormal")
+FAIR_CLASSES = ("cfs", "eevdf")
+TUNABLE_SCALING = ("none", "log", "linear")
+MAX_CPUS = 65536
+MAX_DURATION_NS = 10**15  # 1e6 s: every sum of durations stays far from int64 overflow
+
+_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+_DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ns|us|µs|ms|s)\s*$")
+
+
+class ConfigError(ValueError):
+    """A configuration value that is not allowed.
+
+    ``field`` is the path of the value (``"tasks[2].nice"``), ``value`` the value
+    given, ``allowed`` what would have been accepted.
+    """
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field} = {value!r} is not allowed: expected {allowed}")
+
+
+def parse_duration(value: object, field: str, *, allow_zero: bool = True) -> int:
+    """A duration in integer nanoseconds from an int (ns) or a string with unit."""
+    allowed = ("a duration: an integer number of nanoseconds or a string such as "
+               f"'10ms' (units ns, us, ms, s), {'>= 0' if allow_zero else '> 0'}, at most 1e6 s")
+    if isinstance(value, bool):
+        raise ConfigError(field, value, allowed)
+    if isinstance(value, (int, np.integer)):
+        ns = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        ns = int(value)
+    elif isinstance(value, str):
+        m = _DURATION_RE.match(value)
+        if not m:
+            raise ConfigError(field, value, allowed)
+        ns = round(float(m.group(1)) * _UNITS[m.group(2)])
+    else:
+        raise ConfigError(field, value, allowed)
+    if ns < 0 or (ns == 0 and not allow_zero) or ns > MAX_DURATION_NS:
+        raise ConfigError(field, value, allowed)
+    return ns
+
+
+def _check_int(value: object, field: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ConfigError(field, value, f"an integer in {lo}..{hi}")
+    return int(value)
+
+
+def _check_choice(value: object, field: str, choices: Sequence[object]) -> None:
+    if value not in choices:
+        raise ConfigError(field, value, "one of " + ", ".join(map(repr, choices)))
+
+
+def _check_bool(value: object, field: str, optional: bool = False) -> None:
+    if not (isinstance(value, bool) or (optional and value is None)):
+        raise ConfigError(field, value, "True or False" + (" or None (profile default)" if optional else ""))
+
+
+@dataclass
+class Dist:
+    """A duration distribution (MODEL.md 5): ``fixed`` at ``mean``, ``exp`` of mean
+    ``mean``, or ``lognormal`` of mean ``mean`` and shape ``sigma``."""
+
+    kind: str = "fixed"
+    mean: Duration = 0
+    sigma: float = 0.0
+
+    def validate(self, field: str) -> None:
+        _check_choice(self.kind, f"{field}.kind", DIST_KINDS)
+        parse_duration(self.mean, f"{field}.mean", allow_zero=False)
+        if self.kind == "lognormal":
+            if isinstance(self.sigma, bool) or not isinstance(self.sigma, (int, float)) \
+                    or not math.isfinite(self.sigma) or not 0 <= self.sigma <= 10:
+                raise ConfigError(f"{field}.sigma", self.sigma, "a finite number in 0..10")
+
+
+def as_dist(value: Dist | Duration) -> Dist:
+    """A Dist from a Dist or a plain duration (fixed)."""
+    return value if isinstance(value, Dist) else Dist("fixed", value)
+
+
+@dataclass
+class Task:
+    """A workload task, replicated ``per_cpu`` times on each CPU of ``cpus``
+    (MODEL.md 5). Tasks are pinned; there is no load balancing.
+
+    - ``hog``: always runnable.
+    - ``periodic``: released every ``period`` (first at ``phase``), runs
+      ``runtime`` of CPU time; records wake-up latency (release to first run),
+      response time and deadline misses (implicit deadline = next release).
+    - ``bursty``: runs ``run`` of CPU time, sleeps ``sleep``, again and again.
+
+    ``nonpreempt``: the first ``nonpreempt`` of every ``nonpreempt_every`` of the
+    task's CPU time is a non-preemptible section (MODEL.md 4).
+    ``slice``: EEVDF request size (``sched_setattr`` runtime, 6.12+ semantics with
+    PREEMPT_SHORT); default the base slice.
+    """
+
+    kind: str = "hog"
+    cpus: CpuSet = 0
+    policy: str = "normal"
+    nice: int = 0
+    prio: int = 0
+    period: Duration | None = None
+    runtime: Duration | None = None
+    phase: Duration = 0
+    run: Dist | Duration | None = None
+    sleep: Dist | Duration | None = None
+    nonpreempt: Duration = 0
+    nonpreempt_every: Duration | None = None
+    slice: Duration | None = None
+    per_cpu: int = 1
+    name: str | None = None
+
+    def cpu_ids(self, ncpu: int, field: str = "cpus") -> np.ndarray:
+        """The CPUs this task spec is pinned to, validated against ``ncpu``."""
+        allowed = f"a CPU id in 0..{ncpu - 1}, a sequence or range of them, or 'all'"
+        c = self.cpus
+        if isinstance(c, str):
+            if c != "all":
+                raise ConfigError(field, c, allowed)
+            return np.arange(ncpu, dtype=np.int32)
+        if isinstance(c, bool):
+            raise ConfigError(field, c, allowed)
+        if isinstance(c, (int, np.integer)):
+            c = [int(c)]
+        try:
+            ids = np.asarray(list(c) if isinstance(c, range) else c)
+        except Exception:  # noqa: BLE001 - any unusable value is a config error
+            raise ConfigError(field, self.cpus, allowed) from None
+        if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
+            raise ConfigError(field, self.cpus, allowed)
+        bad = ids[(ids < 0) | (ids >= ncpu)]
+        if bad.size:
+            raise ConfigError(field, int(bad[0]), allowed)
+        return ids.astype(np.int32)
+
+    def validate(self, field: str, ncpu: int) -> None:
+        _check_choice(self.kind, f"{field}.kind", TASK_KINDS)
+        _check_choice(self.policy, f"{field}.policy", POLICIES)
+        self.cpu_ids(ncpu, f"{field}.cpus")
+        _check_int(self.per_cpu, f"{field}.per_cpu", 1, 1024)
+        _check_int(self.nice, f"{field}.nice", -20, 19)
+        if self.policy == "normal":
+            _check_int(self.prio, f"{field}.prio", 0, 0)
+        else:
+            _check_int(self.prio, f"{field}.prio", 1, 99)
+        parse_duration(self.phase, f"{field}.phase")
+        if self.kind == "periodic":
+            if self.period is None:
+                raise ConfigError(f"{field}.period", None, "a duration > 0 for a periodic task")
+            if self.runtime is None:
+                raise ConfigError(f"{field}.runtime", None, "a duration > 0 for a periodic task")
+            period = parse_duration(self.period, f"{field}.period", allow_zero=False)
+            runtime = parse_duration(self.runtime, f"{field}.runtime", allow_zero=False)
+            if runtime > period:
+                raise ConfigError(f"{field}.runtime", self.runtime,
+                                  f"a duration <= period ({self.period!r})")
+        if self.kind == "bursty":
+            for name in ("run", "sleep"):
+                value = getattr(self, name)
+                if value is None:
+                    raise ConfigError(f"{field}.{name}", None, "a duration or Dist for a bursty task")
+                as_dist(value).validate(f"{field}.{name}")
+        np_len = parse_duration(self.nonpreempt, f"{field}.nonpreempt")
+        if np_len:
+            if self.nonpreempt_every is None:
+                raise ConfigError(f"{field}.nonpreempt_every", None,
+                                  "a duration > nonpreempt when nonpreempt is set")
+            every = parse_duration(self.nonpreempt_every, f"{field}.nonpreempt_every", allow_zero=False)
+            if every <= np_len:
+                raise ConfigError(f"{field}.nonpreempt_every", self.nonpreempt_every,
+                                  f"a duration > nonpreempt ({self.nonpreempt!r})")
+        if self.slice is not None:
+            s = parse_duration(self.slice, f"{field}.slice", allow_zero=False)
+            if not 100_000 <= s <= 100_000_000:
+                raise ConfigError(f"{field}.slice", self.slice, "a duration in 0.1ms..100ms (sched_setattr)")
+        if self.name is not None and not isinstance(self.name, str):
+            raise ConfigError(f"{field}.name", self.name, "a string or None")
+
+
+def hog(cpus: CpuSet, *, policy: str = "normal", nice: int = 0, prio: int = 0, **kw: object) -> Task:
+    """An always-runnable task on each CPU of ``cpus``."""
+    return Task("hog", cpus, policy, nice, prio, **kw)  # type: ignore[arg-type]
+
+
+def periodic(cpus: CpuSet, period: Duration, runtime: Duration, *, policy: str = "fifo",
+             prio: int = 1, nice: int = 0, **kw: object) -> Task:
+    """A cyclictest-like task on each CPU of ``cpus``."""
+    if policy == "normal":
+        prio = 0
+    return Task("periodic", cpus, policy, nice, prio, period=period, runtime=runtime, **kw)  # type: ignore[arg-type]
+
+
+def bursty(cpus: CpuSet, run: Dist | Duration, sleep: Dist | Duration, *, policy: str = "normal",
+           nice: int = 0, prio: int = 0, **kw: object) -> Task:
+    """A task that alternates ``run`` of CPU time and ``sleep``."""
+    return Task("bursty", cpus, policy, nice, prio, run=run, sleep=sleep, **kw)  # type: ignore[arg-type]
+
+
+@dataclass
+class Topology:
+    """NUMA nodes and CPUs (MODEL.md 2): ``nodes`` x ``cpus_per_node``, or the
+    explicit ``node_sizes``; CPU ids are contiguous per node."""
+
+    nodes: int = 1
+    cpus_per_node: int = 8
+    node_sizes: Sequence[int] | None = None
+    isolated: Sequence[int] = ()
+
+    def sizes(self) -> list[int]:
+        if self.node_sizes is not None:
+            return [int(n) for n in self.node_sizes]
+        return [int(self.cpus_per_node)] * int(self.nodes)
+
+    @property
+    def ncpu(self) -> int:
+        return sum(self.sizes())
+
+    def validate(self, field: str = "topology") -> None:
+        if self.node_sizes is not None:
+            if isinstance(self.node_sizes, (str, bytes)) or not isinstance(self.node_sizes, Sequence) \
+                    or len(self.node_sizes) == 0:
+                raise ConfigError(f"{field}.node_sizes", self.node_sizes, "a non-empty list of CPU counts")
+            for i, n in enumerate(self.node_sizes):
+                _check_int(n, f"{field}.node_sizes[{i}]", 1, MAX_CPUS)
+        else:
+            _check_int(self.nodes, f"{field}.nodes", 1, 1024)
+            _check_int(self.cpus_per_node, f"{field}.cpus_per_node", 1, MAX_CPUS)
+        if self.ncpu > MAX_CPUS:
+            raise ConfigError(f"{field}.cpus_per_node", self.cpus_per_node,
+                              f"at most {MAX_CPUS} CPUs in all (got {self.ncpu})")
+        ncpu = self.ncpu
+        for i, c in enumerate(self.isolated):
+            _check_int(c, f"{field}.isolated[{i}]", 0, ncpu - 1)
+
+
+@dataclass
+class Sched:
+    """Scheduler parameters (MODEL.md 4). ``None`` takes the kernel profile's value.
+
+    The base granularities (``sched_latency``, ``min_granularity``,
+    ``wakeup_granularity``, ``base_slice``) are multiplied by the tunable-scaling
+    factor, as the kernel does at boot.
+    """
+
+    hz: int = 250
+    fair_class: str | None = None
+    rt_throttle: bool | None = None
+    rt_runtime: Duration = "950ms"
+    rt_period: Duration = "1s"
+    fair_server: bool | None = None
+    fair_server_runtime: Duration = "50ms"
+    fair_server_period: Duration = "1s"
+    context_switch: Duration = "2us"
+    wakeup_ipi: Duration = "2us"
+    tunable_scaling: str = "log"
+    sched_latency: Duration = "6ms"
+    min_granularity: Duration = "0.75ms"
+    wakeup_granularity: Duration = "1ms"
+    base_slice: Duration | None = None
+    rr_timeslice: Duration = "100ms"
+    run_to_parity: bool = True
+    preempt_short: bool | None = None
+    gentle_sleepers: bool = True
+
+    def validate(self, field: str = "sched") -> None:
+        if self.hz not in HZ_VALUES or isinstance(self.hz, bool):
+            raise ConfigError(f"{field}.hz", self.hz, "one of " + ", ".join(map(str, HZ_VALUES)))
+        if self.fair_class is not None:
+            _check_choice(self.fair_class, f"{field}.fair_class", FAIR_CLASSES + (None,))
+        _check_choice(self.tunable_scaling, f"{field}.tunable_scaling", TUNABLE_SCALING)
+        for name in ("rt_throttle", "fair_server", "preempt_short"):
+            _check_bool(getattr(self, name), f"{field}.{name}", optional=True)
+        for name in ("run_to_parity", "gentle_sleepers"):
+            _check_bool(getattr(self, name), f"{field}.{name}")
+        for name in ("context_switch", "wakeup_ipi"):
+            parse_duration(getattr(self, name), f"{field}.{name}")
+        for name in ("sched_latency", "min_granularity", "wakeup_granularity", "rr_timeslice",
+                     "rt_period", "fair_server_period"):
+            parse_duration(getattr(self, name), f"{field}.{name}", allow_zero=False)
+        if self.base_slice is not None:
+            parse_duration(self.base_slice, f"{field}.base_slice", allow_zero=False)
+        for budget, period in (("rt_runtime", "rt_period"), ("fair_server_runtime", "fair_server_period")):
+            b = parse_duration(getattr(self, budget), f"{field}.{budget}")
+            if b > parse_duration(getattr(self, period), f"{field}.{period}"):
+                raise ConfigError(f"{field}.{budget}", getattr(self, budget),
+                                  f"a duration <= {period} ({getattr(self, period)!r})")
+        if parse_duration(self.min_granularity, f"{field}.min_granularity") > \
+                parse_duration(self.sched_latency, f"{field}.sched_latency"):
+            raise ConfigError(f"{field}.min_granularity", self.min_granularity,
+                              f"a duration <= sched_latency ({self.sched_latency!r})")
+
+
+@dataclass
+class Config:
+    """One simulation: kernel profile, topology, tasks, scheduler, duration, seed."""
+
+    kernel: str = "6.6"
+    topology: Topology = field(default_factory=Topology)
+    tasks: list[Task] = field(default_factory=list)
+    sched: Sched = field(default_factory=Sched)
+    duration: Duration = "1s"
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` on the first value that is not allowed."""
+        if self.kernel not in profiles.KERNELS:
+            raise ConfigError("kernel", self.kernel, "one of " + ", ".join(profiles.KERNELS))
+        if not isinstance(self.topology, Topology):
+            raise ConfigError("topology", self.topology, "a pcpsim.Topology")
+        self.topology.validate()
+        if not isinstance(self.sched, Sched):
+            raise ConfigError("sched", self.sched, "a pcpsim.Sched")
+        self.sched.validate()
+        if not isinstance(self.tasks, (list, tuple)):
+            raise ConfigError("tasks", self.tasks, "a list of pcpsim.Task")
+        ncpu = self.topology.ncpu
+        for i, t in enumerate(self.tasks):
+            if not isinstance(t, Task):
+                raise ConfigError(f"tasks[{i}]", t, "a pcpsim.Task")
+            t.validate(f"tasks[{i}]", ncpu)
+        parse_duration(self.duration, "duration", allow_zero=False)
+        _check_int(self.seed, "seed", 0, 2**63 - 1)
+
+    @property
+    def profile(self) -> profiles.KernelProfile:
+        return profiles.profile(self.kernel)
