@@ -236,6 +236,7 @@ cdef class Engine:
         first task of every CPU (time 0)."""
         cdef sim_t* s = &self.s
         cdef int32_t ti, c
+        cdef int64_t cs
         cdef task_t* t
         if self.started:
             return
@@ -255,10 +256,15 @@ cdef class Engine:
                         s.rng, t.run_dist, t.run_a, t.run_b)
                     t.wait_start = 0
                     enqueue_task(s, t.cpu, ti, True)
+            # the run starts with every CPU already running its first pick:
+            # that first switch costs nothing
+            cs = s.p.context_switch_ns
+            s.p.context_switch_ns = 0
             for c in range(s.ncpu):
                 if s.p.fair_server:
                     s.cpus[c].fs_win_end = s.p.fs_period
                 schedule(s, c, 0)
+            s.p.context_switch_ns = cs
 
     def run(self, int64_t until, int64_t max_events=-1):
         """Process every event at or before ``until`` ns; return how many."""

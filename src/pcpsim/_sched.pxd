@@ -412,22 +412,29 @@ cdef inline int64_t nonpreempt_left(task_t* t) noexcept nogil:
     return t.np_len - pos if pos < t.np_len else 0
 
 
-cdef inline void rearm_curr_timer(sim_t* s, int32_t c) noexcept nogil:
-    """The current task's next event: end of its burst, or the end of its
-    non-preemptible section when a reschedule is waiting for it."""
+cdef inline void rearm_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """The CPU's next own event: a pending reschedule (at once, like the return
+    from the interrupt that asked for it, so that every event of this instant is
+    seen first; or when the current non-preemptible section ends), else the end
+    of the current task's burst."""
     cdef cpu_t* cpu = &s.cpus[c]
     cdef int32_t slot = cpu_slot(c, SLOT_CURR)
     cdef task_t* t
     cdef int64_t when = NO_TIME, np
     if cpu.curr < 0:
-        timer_cancel(s, slot)
+        if cpu.need_resched:
+            timer_set(s, slot, now)
+        else:
+            timer_cancel(s, slot)
         return
     t = &s.tasks[cpu.curr]
     if t.remaining >= 0:
         when = t.exec_start + t.remaining
     if cpu.need_resched:
         np = nonpreempt_left(t)
-        if np > 0 and t.exec_start + np < when:
+        if np == 0:
+            when = now
+        elif t.exec_start + np < when:
             when = t.exec_start + np
     if when == NO_TIME:
         timer_cancel(s, slot)
@@ -498,18 +505,16 @@ cdef inline void schedule(sim_t* s, int32_t c, int64_t now) noexcept nogil:
                 t.first_run_pending = 0
                 hist_record(s, t.hist, start - t.release)
         tick_update(s, c, now)
-    rearm_curr_timer(s, c)
+    rearm_curr_timer(s, c, now)
     fair_server_rearm(s, c, now)
 
 
 cdef inline void resched_curr(sim_t* s, int32_t c, int64_t now) noexcept nogil:
-    """resched_curr(): reschedule now, or when the current non-preemptible section ends."""
-    cdef cpu_t* cpu = &s.cpus[c]
-    cpu.need_resched = 1
-    if cpu.curr >= 0 and nonpreempt_left(&s.tasks[cpu.curr]) > 0:
-        rearm_curr_timer(s, c)
-        return
-    schedule(s, c, now)
+    """resched_curr(): set need_resched; __schedule() runs from the CPU's own
+    timer slot, after the other events of this instant (or after the current
+    non-preemptible section)."""
+    s.cpus[c].need_resched = 1
+    rearm_curr_timer(s, c, now)
 
 
 cdef inline bint check_preempt_wakeup(sim_t* s, int32_t c, int32_t ti) noexcept nogil:
@@ -600,7 +605,7 @@ cdef inline void burst_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noexce
             if s.cpus[c].need_resched:
                 resched_curr(s, c, now)
             else:
-                rearm_curr_timer(s, c)
+                rearm_curr_timer(s, c, now)
             return
         wake = t.release
     else:
@@ -612,15 +617,13 @@ cdef inline void burst_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noexce
 
 cdef inline void on_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     cdef cpu_t* cpu = &s.cpus[c]
-    cdef task_t* t
     update_curr(s, c, now)
-    t = &s.tasks[cpu.curr]
-    if t.remaining == 0:
+    if cpu.curr >= 0 and s.tasks[cpu.curr].remaining == 0:
         burst_done(s, c, cpu.curr, now)
-    elif cpu.need_resched:
-        resched_curr(s, c, now)
+    elif cpu.need_resched and (cpu.curr < 0 or nonpreempt_left(&s.tasks[cpu.curr]) == 0):
+        schedule(s, c, now)
     else:
-        rearm_curr_timer(s, c)
+        rearm_curr_timer(s, c, now)
 
 
 cdef inline void on_task_wakeup(sim_t* s, int32_t ti, int64_t now) noexcept nogil:
@@ -642,7 +645,7 @@ cdef inline void on_task_wakeup(sim_t* s, int32_t ti, int64_t now) noexcept nogi
     if s.cpus[c].need_resched or check_preempt_wakeup(s, c, ti):
         resched_curr(s, c, now)
     else:
-        rearm_curr_timer(s, c)
+        rearm_curr_timer(s, c, now)
         fair_server_rearm(s, c, now)
 
 
