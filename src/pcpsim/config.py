@@ -61,7 +61,10 @@ def parse_duration(value: object, field: str, *, allow_zero: bool = True) -> int
         m = _DURATION_RE.match(value)
         if not m:
             raise ConfigError(field, value, allowed)
-        ns = round(float(m.group(1)) * _UNITS[m.group(2)])
+        x = float(m.group(1)) * _UNITS[m.group(2)]
+        if not math.isfinite(x):
+            raise ConfigError(field, value, allowed)
+        ns = round(x)
     else:
         raise ConfigError(field, value, allowed)
     if ns < 0 or (ns == 0 and not allow_zero) or ns > MAX_DURATION_NS:
@@ -185,12 +188,12 @@ class Task:
             if runtime > period:
                 raise ConfigError(f"{field}.runtime", self.runtime,
                                   f"a duration <= period ({self.period!r})")
-        if self.kind == "bursty":
-            for name in ("run", "sleep"):
-                value = getattr(self, name)
-                if value is None:
-                    raise ConfigError(f"{field}.{name}", None, "a duration or Dist for a bursty task")
+        for name in ("run", "sleep"):
+            value = getattr(self, name)
+            if value is not None:
                 as_dist(value).validate(f"{field}.{name}")
+            elif self.kind == "bursty":
+                raise ConfigError(f"{field}.{name}", None, "a duration or Dist for a bursty task")
         np_len = parse_duration(self.nonpreempt, f"{field}.nonpreempt")
         if np_len:
             if self.nonpreempt_every is None:
@@ -257,9 +260,12 @@ class Topology:
             _check_int(self.nodes, f"{field}.nodes", 1, 1024)
             _check_int(self.cpus_per_node, f"{field}.cpus_per_node", 1, MAX_CPUS)
         if self.ncpu > MAX_CPUS:
-            raise ConfigError(f"{field}.cpus_per_node", self.cpus_per_node,
+            name = "node_sizes" if self.node_sizes is not None else "cpus_per_node"
+            raise ConfigError(f"{field}.{name}", getattr(self, name),
                               f"at most {MAX_CPUS} CPUs in all (got {self.ncpu})")
         ncpu = self.ncpu
+        if isinstance(self.isolated, (str, bytes)) or not isinstance(self.isolated, (Sequence, range)):
+            raise ConfigError(f"{field}.isolated", self.isolated, "a sequence of CPU ids")
         for i, c in enumerate(self.isolated):
             _check_int(c, f"{field}.isolated[{i}]", 0, ncpu - 1)
 
@@ -294,7 +300,7 @@ class Sched:
     gentle_sleepers: bool = True
 
     def validate(self, field: str = "sched") -> None:
-        if self.hz not in HZ_VALUES or isinstance(self.hz, bool):
+        if not isinstance(self.hz, int) or isinstance(self.hz, bool) or self.hz not in HZ_VALUES:
             raise ConfigError(f"{field}.hz", self.hz, "one of " + ", ".join(map(str, HZ_VALUES)))
         if self.fair_class is not None:
             _check_choice(self.fair_class, f"{field}.fair_class", FAIR_CLASSES + (None,))
