@@ -280,11 +280,13 @@ def test_every_field_set_explicitly_validates_and_runs():
         kind="periodic", cpus=[0, 1], policy="fifo", nice=0, prio=50, period="1ms",
         runtime="200us", phase="10us", run=None, sleep=None, nonpreempt="10us",
         nonpreempt_every="100us", slice="3ms", per_cpu=1, name="rt",
+        alloc_rate=0.0, free_rate=0.0, held=0, reclaim=False, zone=None, force=False,
     )
     bursty_kw = dict(
         kind="bursty", cpus=range(2, 5), policy="normal", nice=-5, prio=0, period=None,
         runtime=None, phase=0, run=Dist("lognormal", "100us", 0.5), sleep=Dist("exp", "200us", 0.0),
         nonpreempt=0, nonpreempt_every=None, slice=None, per_cpu=2, name="burst",
+        alloc_rate=0.0, free_rate=0.0, held=0, reclaim=False, zone=None, force=False,
     )
     # every field of every dataclass really is given
     assert set(topo_kw) == {f.name for f in dataclasses.fields(Topology)}
@@ -297,7 +299,8 @@ def test_every_field_set_explicitly_validates_and_runs():
         duration="5ms", seed=12345,
     )
     assert {f.name for f in dataclasses.fields(Config)} == {
-        "kernel", "topology", "tasks", "sched", "duration", "seed"}
+        "kernel", "topology", "tasks", "sched", "memory", "reclaim", "drain", "workqueue",
+        "duration", "seed"}
     config.validate()
 
     sim = Simulation(config)
@@ -305,7 +308,7 @@ def test_every_field_set_explicitly_validates_and_runs():
     assert events > 0
     assert sim.now == 1_000_000
     res = sim.results()
-    assert len(res.tasks["cpu"]) == 2 + 3 * 2 + 8
+    assert (res.tasks["spec"] >= 0).sum() == 2 + 3 * 2 + 8   # workload tasks; kernel threads follow
     assert (res.tasks["cpu_time"] >= 0).all()
     assert (res.tasks["cpu_time"] <= 1_000_000).all()
     assert res.tasks["cpu_time"].sum() > 0
@@ -329,9 +332,10 @@ def test_task_spec_expansion(cpus, expected):
     config = cfg(tasks=[hog(cpus, per_cpu=2)], duration="1ms")
     sim = Simulation(config)
     tasks = sim.results().tasks
-    assert len(tasks["cpu"]) == len(expected)
-    assert tasks["cpu"].tolist() == expected
-    assert tasks["spec"].tolist() == [0] * len(expected)
+    work = tasks["spec"] >= 0          # kernel threads (kswapd, kworkers) follow with spec -1
+    assert work.sum() == len(expected)
+    assert tasks["cpu"][work].tolist() == expected
+    assert tasks["spec"][work].tolist() == [0] * len(expected)
 
 
 def test_task_specs_expand_in_order():
@@ -340,7 +344,8 @@ def test_task_specs_expand_in_order():
     res = Simulation(config).results()
     cpus = list(range(8))
     expected = [c for c in cpus for _ in range(2)] + [2, 2, 3, 3, 4, 4, 5, 5] + [7]
-    assert len(res.tasks["cpu"]) == 16 + 8 + 1
-    assert res.tasks["cpu"].tolist() == expected
-    assert res.tasks["spec"].tolist() == [0] * 16 + [1] * 8 + [2]
+    work = res.tasks["spec"] >= 0
+    assert work.sum() == 16 + 8 + 1
+    assert res.tasks["cpu"][work].tolist() == expected
+    assert res.tasks["spec"][work].tolist() == [0] * 16 + [1] * 8 + [2]
     assert len(res.wakeup_latency) == 8          # one histogram per periodic task

@@ -1,14 +1,16 @@
 """pcpsim: a simulator of Linux per-CPU page lists, drain_all_pages() dispatch
 strategies and the per-CPU scheduler they run on."""
 from pcpsim.config import (
-    Config, ConfigError, Dist, Sched, Task, Topology, bursty, hog, parse_duration, periodic,
+    Config, ConfigError, Dist, Drain, Memory, Reclaim, Sched, Task, Topology, WorkSource, Workqueue,
+    allocator, bursty, external_drain, hog, parse_duration, periodic, reclaimer,
 )
 from pcpsim.profiles import KERNELS, KernelProfile, profile
 from pcpsim.results import Histogram, Results
 from pcpsim.simulation import Simulation, run
 
 __all__ = [
-    "Config", "ConfigError", "Dist", "Histogram", "KERNELS", "KernelProfile", "Results", "Sched",
-    "Simulation", "Task", "Topology", "bursty", "hog", "parse_duration", "periodic", "profile", "run",
+    "Config", "ConfigError", "Dist", "Drain", "Histogram", "KERNELS", "KernelProfile", "Memory", "Reclaim",
+    "Results", "Sched", "Simulation", "Task", "Topology", "WorkSource", "Workqueue", "allocator", "bursty",
+    "external_drain", "hog", "parse_duration", "periodic", "profile", "reclaimer", "run",
 ]
 __version__ = "0.1.0"

@@ -16,9 +16,10 @@ from pcpsim._state cimport *
 from pcpsim._eventq cimport timer_arm, timer_pop
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
-    cpu_slot, task_slot, account_stats, enqueue_task, schedule, fair_curr,
-    on_tick, on_curr_timer, on_task_wakeup, on_rt_period, on_fair_server,
+    cpu_slot, task_slot, account_stats, enqueue_task, schedule, fair_curr, on_rt_period, on_fair_server,
 )
+from pcpsim._drain cimport on_ipi, POOLS_PER_CPU
+from pcpsim._tasks cimport on_tick, on_curr_timer, on_task_timer, on_workgen, on_vmstat, on_sample
 from pcpsim._rng cimport sample_duration
 
 # error codes of the invariant checks (debug builds)
@@ -27,6 +28,9 @@ ERRORS = {
     2: "a CPU runs a task that is not runnable or belongs to another CPU",
     3: "runqueue counts disagree with the runqueue lists",
     4: "fair load disagrees with the runnable fair tasks",
+    5: "pages are not conserved in a zone (free + pcp + in use != managed)",
+    6: "a page count went negative",
+    7: "a zone's pcp total disagrees with its CPUs' pcp counts",
 }
 
 
@@ -40,6 +44,15 @@ cdef cpu_t _cpu0
 cdef cpu_stats_t _cstat0
 cdef heap_entry_t _heap0
 cdef hist_stats_t _hstat0
+cdef params_t _params0
+cdef zone_t _zone0
+cdef pool_t _pool0
+cdef item_t _item0
+cdef source_t _source0
+cdef call_t _call0
+cdef target_t _target0
+cdef drain_t _drain0
+cdef counters_t _counters0
 
 TASK_DTYPE = _struct_dtype(<task_t[:1]> &_task0)
 TASK_STATS_DTYPE = _struct_dtype(<task_stats_t[:1]> &_tstat0)
@@ -47,22 +60,33 @@ CPU_DTYPE = _struct_dtype(<cpu_t[:1]> &_cpu0)
 CPU_STATS_DTYPE = _struct_dtype(<cpu_stats_t[:1]> &_cstat0)
 HEAP_DTYPE = _struct_dtype(<heap_entry_t[:1]> &_heap0)
 HIST_STATS_DTYPE = _struct_dtype(<hist_stats_t[:1]> &_hstat0)
+PARAMS_DTYPE = _struct_dtype(<params_t[:1]> &_params0)
+ZONE_DTYPE = _struct_dtype(<zone_t[:1]> &_zone0)
+POOL_DTYPE = _struct_dtype(<pool_t[:1]> &_pool0)
+ITEM_DTYPE = _struct_dtype(<item_t[:1]> &_item0)
+SOURCE_DTYPE = _struct_dtype(<source_t[:1]> &_source0)
+CALL_DTYPE = _struct_dtype(<call_t[:1]> &_call0)
+TARGET_DTYPE = _struct_dtype(<target_t[:1]> &_target0)
+DRAIN_DTYPE = _struct_dtype(<drain_t[:1]> &_drain0)
+COUNTERS_DTYPE = _struct_dtype(<counters_t[:1]> &_counters0)
 assert TASK_DTYPE.itemsize == sizeof(task_t)
 assert CPU_DTYPE.itemsize == sizeof(cpu_t)
 assert HEAP_DTYPE.itemsize == sizeof(heap_entry_t)
+assert PARAMS_DTYPE.itemsize == sizeof(params_t)
+assert ZONE_DTYPE.itemsize == sizeof(zone_t)
+assert ITEM_DTYPE.itemsize == sizeof(item_t)
+assert SOURCE_DTYPE.itemsize == sizeof(source_t)
+SLOTS = SLOTS_PER_CPU
+POOLS = POOLS_PER_CPU
+STRATEGIES = {"ipi": STRAT_IPI, "workqueue": STRAT_WQ, "workqueue_highpri": STRAT_WQ_HIGHPRI,
+              "kthread": STRAT_KTHREAD, "kthread_rfc_v1": STRAT_KTHREAD_V1, "remote": STRAT_REMOTE}
+KINDS = {"hog": KIND_HOG, "periodic": KIND_PERIODIC, "bursty": KIND_BURSTY, "allocator": KIND_ALLOCATOR,
+         "kworker": KIND_KWORKER, "kthread": KIND_KTHREAD, "kswapd": KIND_KSWAPD, "extdrain": KIND_EXTDRAIN}
+TASK_FLAGS = {"reclaim": TF_RECLAIM, "force": TF_FORCE, "created": TF_CREATED}
 
 HIST_NBUCKETS = HIST_BUCKETS
 DEBUG = bool(PCPSIM_DEBUG)
 NO_TIME_NS = NO_TIME
-
-# field names of params_t, in order, for building it from a mapping
-PARAM_FIELDS = (
-    "tick_ns", "context_switch_ns", "wakeup_ns", "fair_class", "run_to_parity",
-    "preempt_short", "gentle_sleepers", "sched_latency", "min_granularity",
-    "wakeup_granularity", "nr_latency", "rr_ticks", "rt_throttle", "fair_server",
-    "rt_runtime", "rt_period", "fs_runtime", "fs_period",
-)
-
 
 def hist_bucket_bounds():
     """Lower bound (ns) of every histogram bucket, and of the overflow region."""
@@ -111,6 +135,18 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
             return 3
         if load != cpu.fair_load:
             return 4
+        if cpu.pcp_count < 0:
+            return 6
+    for i in range(s.nzone):
+        if s.zones[i].free < 0 or s.zones[i].in_use < 0 or s.zones[i].pcp_pages < 0:
+            return 6
+        if s.zones[i].free + s.zones[i].pcp_pages + s.zones[i].in_use != s.zones[i].managed:
+            return 5
+        load = 0
+        for c in range(s.zones[i].first_cpu, s.zones[i].first_cpu + s.zones[i].ncpu):
+            load += s.cpus[c].pcp_count
+        if load != s.zones[i].pcp_pages:
+            return 7
     return 0
 
 
@@ -126,12 +162,20 @@ cdef inline void dispatch(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
             on_curr_timer(s, c, now)
         elif kind == SLOT_RT_PERIOD:
             on_rt_period(s, c, now)
-        else:
+        elif kind == SLOT_FAIR_SERVER:
             on_fair_server(s, c, now)
-    else:
+        elif kind == SLOT_IPI:
+            on_ipi(s, c, now)
+        elif kind == SLOT_WORKGEN:
+            on_workgen(s, c, now)
+        else:
+            on_vmstat(s, c, now)
+    elif slot < s.nslot - 1:
         ti = slot - s.ncpu * SLOTS_PER_CPU
         s.cstats[s.tasks[ti].cpu].events += 1
-        on_task_wakeup(s, ti, now)
+        on_task_timer(s, ti, now)
+    else:
+        on_sample(s, slot, now)
 
 
 cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogil:
@@ -153,6 +197,35 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
     return n
 
 
+# engine arrays: name -> (dtype, rows: "task", "cpu", "slot" or None for any)
+ARRAY_SPECS = {
+    "tasks": (TASK_DTYPE, "task"),
+    "task_stats": (TASK_STATS_DTYPE, "task"),
+    "cpus": (CPU_DTYPE, "cpu"),
+    "cpu_stats": (CPU_STATS_DTYPE, "cpu"),
+    "heap": (HEAP_DTYPE, "slot"),
+    "heap_pos": (np.dtype(np.int32), "slot"),
+    "hist_stats": (HIST_STATS_DTYPE, None),
+    "hist_counts": (np.dtype(np.int64), None),
+    "zones": (ZONE_DTYPE, None),
+    "pools": (POOL_DTYPE, None),
+    "items": (ITEM_DTYPE, None),
+    "sources": (SOURCE_DTYPE, None),
+    "source_next": (np.dtype(np.int64), None),
+    "calls": (CALL_DTYPE, None),
+    "targets": (TARGET_DTYPE, None),
+    "target_cpus": (np.dtype(np.int32), "cpu"),
+    "target_recs": (np.dtype(np.int32), "cpu"),
+    "samples": (np.dtype(np.int64), None),
+    "drain": (DRAIN_DTYPE, None),
+    "counters": (COUNTERS_DTYPE, None),
+    "params": (PARAMS_DTYPE, None),
+}
+
+cdef void* _ptr(object arr):
+    return <void*><size_t>arr.ctypes.data
+
+
 cdef class Engine:
     """The simulation state and its event loop.
 
@@ -162,82 +235,79 @@ cdef class Engine:
     """
     cdef sim_t s
     cdef readonly dict arrays
-    cdef readonly dict params
     cdef object bitgen
     cdef readonly bint started
 
-    def __init__(self, dict arrays, dict params, object bitgen, bint started=False,
-                 int64_t now=0, int64_t seq=0, int64_t events=0):
+    def __init__(self, dict arrays, object bitgen, bint started=False):
         self.arrays = arrays
-        self.params = dict(params)
         self.bitgen = bitgen
         self.started = started
-        self.s.now = now
-        self.s.seq = seq
-        self.s.events = events
         self.s.error = 0
         self._bind()
 
     cdef _bind(self):
         cdef dict a = self.arrays
-        self.s.ncpu = <int32_t>len(a["cpus"])
-        self.s.ntask = <int32_t>len(a["tasks"])
-        self.s.nslot = self.s.ncpu * SLOTS_PER_CPU + self.s.ntask
-        for name, dtype, n in (("tasks", TASK_DTYPE, self.s.ntask),
-                               ("task_stats", TASK_STATS_DTYPE, self.s.ntask),
-                               ("cpus", CPU_DTYPE, self.s.ncpu),
-                               ("cpu_stats", CPU_STATS_DTYPE, self.s.ncpu),
-                               ("heap", HEAP_DTYPE, self.s.nslot),
-                               ("heap_pos", np.dtype(np.int32), self.s.nslot),
-                               ("hist_stats", HIST_STATS_DTYPE, -1),
-                               ("hist_counts", np.dtype(np.int64), -1)):
-            arr = a[name]
-            if arr.dtype != dtype or not arr.flags.c_contiguous or not arr.flags.writeable:
+        cdef int32_t ncpu = <int32_t>len(a["cpus"])
+        cdef int32_t ntask = <int32_t>len(a["tasks"])
+        rows = {"task": ntask, "cpu": ncpu, "slot": ncpu * SLOTS_PER_CPU + ntask + 1}
+        for name, (dtype, kind) in ARRAY_SPECS.items():
+            arr = a.get(name)
+            if arr is None or arr.dtype != dtype or not arr.flags.c_contiguous or not arr.flags.writeable:
                 raise ValueError(f"engine array {name!r}: expected a writeable C-contiguous {dtype}")
-            if n >= 0 and len(arr) != n:
-                raise ValueError(f"engine array {name!r}: expected {n} rows, got {len(arr)}")
+            if kind is not None and len(arr) != rows[kind]:
+                raise ValueError(f"engine array {name!r}: expected {rows[kind]} rows, got {len(arr)}")
         if a["hist_counts"].size != len(a["hist_stats"]) * HIST_BUCKETS:
             raise ValueError("engine array 'hist_counts' does not match 'hist_stats'")
-        self.s.tasks = <task_t*><size_t>a["tasks"].ctypes.data
-        self.s.tstats = <task_stats_t*><size_t>a["task_stats"].ctypes.data
-        self.s.cpus = <cpu_t*><size_t>a["cpus"].ctypes.data
-        self.s.cstats = <cpu_stats_t*><size_t>a["cpu_stats"].ctypes.data
-        self.s.heap = <heap_entry_t*><size_t>a["heap"].ctypes.data
-        self.s.heap_pos = <int32_t*><size_t>a["heap_pos"].ctypes.data
-        self.s.hist_stats = <hist_stats_t*><size_t>a["hist_stats"].ctypes.data
-        self.s.hist_counts = <int64_t*><size_t>a["hist_counts"].ctypes.data
+        if len(a["params"]) != 1 or len(a["drain"]) != 1 or len(a["counters"]) != 1 \
+                or len(a["pools"]) != ncpu * POOLS_PER_CPU:
+            raise ValueError("engine arrays 'params', 'drain', 'counters' or 'pools' have the wrong size")
+        self.s.ncpu = ncpu
+        self.s.ntask = ntask
+        self.s.nslot = rows["slot"]
+        self.s.nzone = <int32_t>len(a["zones"])
+        self.s.nitem = <int32_t>len(a["items"])
+        self.s.call_cap = <int32_t>len(a["calls"])
+        self.s.target_cap = <int32_t>len(a["targets"])
+        self.s.sample_cap = <int32_t>(a["samples"].size // (1 + 2 * self.s.nzone))
+        self.s.p = (<params_t*>_ptr(a["params"]))[0]
+        if self.s.nitem < 2 * ncpu or len(a["sources"]) != ncpu * self.s.p.nsources \
+                or len(a["source_next"]) != len(a["sources"]):
+            raise ValueError("engine arrays 'items', 'sources' or 'source_next' have the wrong size")
+        self.s.tasks = <task_t*>_ptr(a["tasks"])
+        self.s.tstats = <task_stats_t*>_ptr(a["task_stats"])
+        self.s.cpus = <cpu_t*>_ptr(a["cpus"])
+        self.s.cstats = <cpu_stats_t*>_ptr(a["cpu_stats"])
+        self.s.heap = <heap_entry_t*>_ptr(a["heap"])
+        self.s.heap_pos = <int32_t*>_ptr(a["heap_pos"])
+        self.s.hist_stats = <hist_stats_t*>_ptr(a["hist_stats"])
+        self.s.hist_counts = <int64_t*>_ptr(a["hist_counts"])
+        self.s.zones = <zone_t*>_ptr(a["zones"])
+        self.s.pools = <pool_t*>_ptr(a["pools"])
+        self.s.items = <item_t*>_ptr(a["items"])
+        self.s.sources = <source_t*>_ptr(a["sources"])
+        self.s.source_next = <int64_t*>_ptr(a["source_next"])
+        self.s.calls = <call_t*>_ptr(a["calls"])
+        self.s.targets = <target_t*>_ptr(a["targets"])
+        self.s.target_cpus = <int32_t*>_ptr(a["target_cpus"])
+        self.s.target_recs = <int32_t*>_ptr(a["target_recs"])
+        self.s.samples = <int64_t*>_ptr(a["samples"])
+        self.s.drain = (<drain_t*>_ptr(a["drain"]))[0]
+        cdef counters_t* k = <counters_t*>_ptr(a["counters"])
+        self.s.now, self.s.seq, self.s.events = k.now, k.seq, k.events
+        self.s.calls_dropped, self.s.targets_dropped = k.calls_dropped, k.targets_dropped
+        self.s.items_dropped, self.s.item_free = k.items_dropped, k.item_free
+        self.s.ncall, self.s.ntarget_rec, self.s.nsample = k.ncall, k.ntarget_rec, k.nsample
         self.s.heap_len = <int32_t>np.count_nonzero(a["heap_pos"] >= 0)
-        for name in PARAM_FIELDS:
-            if name not in self.params:
-                raise ValueError(f"engine parameter {name!r} missing")
-        p = self.params
-        self.s.p.tick_ns = p["tick_ns"]
-        self.s.p.context_switch_ns = p["context_switch_ns"]
-        self.s.p.wakeup_ns = p["wakeup_ns"]
-        self.s.p.fair_class = p["fair_class"]
-        self.s.p.run_to_parity = p["run_to_parity"]
-        self.s.p.preempt_short = p["preempt_short"]
-        self.s.p.gentle_sleepers = p["gentle_sleepers"]
-        self.s.p.sched_latency = p["sched_latency"]
-        self.s.p.min_granularity = p["min_granularity"]
-        self.s.p.wakeup_granularity = p["wakeup_granularity"]
-        self.s.p.nr_latency = p["nr_latency"]
-        self.s.p.rr_ticks = p["rr_ticks"]
-        self.s.p.rt_throttle = p["rt_throttle"]
-        self.s.p.fair_server = p["fair_server"]
-        self.s.p.rt_runtime = p["rt_runtime"]
-        self.s.p.rt_period = p["rt_period"]
-        self.s.p.fs_runtime = p["fs_runtime"]
-        self.s.p.fs_period = p["fs_period"]
         self.s.rng = <bitgen_t*>PyCapsule_GetPointer(self.bitgen.capsule, "BitGenerator")
 
     def start(self):
-        """Put every task on its runqueue or arm its first release, then pick the
-        first task of every CPU (time 0)."""
+        """Time 0: put every task on its runqueue or to sleep with its first
+        timer, arm the per-CPU timers, then pick the first task of every CPU."""
         cdef sim_t* s = &self.s
-        cdef int32_t ti, c
-        cdef int64_t cs
+        cdef int32_t ti, c, k
+        cdef int64_t cs, first
         cdef task_t* t
+        cdef pool_t* pool
         if self.started:
             return
         self.started = True
@@ -246,16 +316,42 @@ cdef class Engine:
                 t = &s.tasks[ti]
                 t.rq_next = NO_TASK
                 t.rq_prev = NO_TASK
+                t.link = NO_TASK
+                t.item = -1
+                t.stall_start = -1
                 t.rr_left = <int32_t>s.p.rr_ticks
-                if t.kind == KIND_PERIODIC:
+                if t.kind == KIND_PERIODIC or t.kind == KIND_EXTDRAIN:
                     t.release = t.phase
                     t.state = TASK_SLEEPING
                     timer_arm(s, task_slot(s, ti), t.phase)
+                elif t.kind == KIND_KWORKER or t.kind == KIND_KTHREAD:
+                    t.state = TASK_SLEEPING         # idle, on its pool's idle list
+                    pool = &s.pools[t.pool]
+                    t.link = pool.idle
+                    pool.idle = ti
+                elif t.kind == KIND_KSWAPD:
+                    t.state = TASK_SLEEPING
                 else:
-                    t.remaining = -1 if t.kind == KIND_HOG else sample_duration(
+                    t.remaining = -1 if t.run_dist < 0 else sample_duration(
                         s.rng, t.run_dist, t.run_a, t.run_b)
                     t.wait_start = 0
                     enqueue_task(s, t.cpu, ti, True)
+            for c in range(s.ncpu):
+                if s.p.vmstat_ns > 0:
+                    timer_arm(s, cpu_slot(c, SLOT_VMSTAT), 1000000000)
+                first = NO_TIME
+                for k in range(s.p.nsources):
+                    if s.sources[c * s.p.nsources + k].rate > 0:
+                        s.source_next[c * s.p.nsources + k] = sample_duration(
+                            s.rng, DIST_EXP, 1e9 / s.sources[c * s.p.nsources + k].rate, 0.0)
+                    else:
+                        s.source_next[c * s.p.nsources + k] = NO_TIME
+                    if s.source_next[c * s.p.nsources + k] < first:
+                        first = s.source_next[c * s.p.nsources + k]
+                if first != NO_TIME:
+                    timer_arm(s, cpu_slot(c, SLOT_WORKGEN), first)
+            if s.p.sample_ns > 0 and s.sample_cap > 0:
+                timer_arm(s, s.nslot - 1, 0)
             # the run starts with every CPU already running its first pick:
             # that first switch costs nothing
             cs = s.p.context_switch_ns
@@ -265,6 +361,16 @@ cdef class Engine:
                     s.cpus[c].fs_win_end = s.p.fs_period
                 schedule(s, c, 0)
             s.p.context_switch_ns = cs
+        self._sync()
+
+    cdef _sync(self):
+        # scalars live in sim_t while the loop runs; keep their arrays current
+        cdef counters_t* k = <counters_t*>_ptr(self.arrays["counters"])
+        (<drain_t*>_ptr(self.arrays["drain"]))[0] = self.s.drain
+        k.now, k.seq, k.events = self.s.now, self.s.seq, self.s.events
+        k.calls_dropped, k.targets_dropped = self.s.calls_dropped, self.s.targets_dropped
+        k.items_dropped, k.item_free = self.s.items_dropped, self.s.item_free
+        k.ncall, k.ntarget_rec, k.nsample = self.s.ncall, self.s.ntarget_rec, self.s.nsample
 
     def run(self, int64_t until, int64_t max_events=-1):
         """Process every event at or before ``until`` ns; return how many."""
@@ -276,6 +382,7 @@ cdef class Engine:
             n = run_loop(&self.s, until, max_events)
             if n != max_events and self.s.error == 0:
                 self.s.now = until
+        self._sync()
         self._raise_on_error()
         return n
 
@@ -286,6 +393,7 @@ cdef class Engine:
             return -1
         with nogil:
             run_loop(&self.s, NO_TIME, 1)
+        self._sync()
         self._raise_on_error()
         return self.s.now
 
@@ -322,6 +430,6 @@ cdef class Engine:
         return self.s.events
 
     def __reduce__(self):
+        self._sync()
         arrays = {k: v.copy() for k, v in self.arrays.items()}
-        return (Engine, (arrays, self.params, self.bitgen, self.started,
-                         self.s.now, self.s.seq, self.s.events))
+        return (Engine, (arrays, self.bitgen, self.started))

@@ -14,7 +14,7 @@ from pcpsim._state cimport *
 from pcpsim._eventq cimport timer_arm, timer_cancel, timer_armed, timer_when
 from pcpsim._fixed cimport calc_delta_fair, div_weight
 from pcpsim._hist cimport hist_record
-from pcpsim._rng cimport sample_duration
+from pcpsim._mm cimport flow_pages, flow_boundary_ns
 
 
 cdef inline int32_t cpu_slot(int32_t c, int32_t kind) noexcept nogil:
@@ -41,29 +41,46 @@ cdef inline void account_stats(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     """CPU-time statistics up to ``now``; touches no scheduler state, so it can
     run at any time (between steps) without changing what happens next."""
     cdef cpu_t* cpu = &s.cpus[c]
+    cdef cpu_stats_t* st = &s.cstats[c]
     cdef int64_t d
+    cdef int32_t cat
     if now <= cpu.acct_stamp:
         return
     d = now - cpu.acct_stamp
     cpu.acct_stamp = now
-    if cpu.curr >= 0:
-        s.cstats[c].busy_ns += d
-        s.tstats[cpu.curr].cpu_time += d
-    else:
-        s.cstats[c].idle_ns += d
+    if cpu.curr < 0:
+        st.idle_ns += d
+        return
+    st.busy_ns += d
+    s.tstats[cpu.curr].cpu_time += d
+    cat = s.tasks[cpu.curr].cat
+    if cat == CAT_DRAIN:
+        st.drain_ns += d
+    elif cat == CAT_WORK:
+        st.work_ns += d
+    elif cat == CAT_RECLAIM:
+        st.reclaim_ns += d
+    elif cat == CAT_ALLOC:
+        st.alloc_ns += d
 
 
-cdef inline void charge_overhead(sim_t* s, int32_t c, int64_t now, int64_t d) noexcept nogil:
-    """Make CPU ``c`` busy for ``d`` ns of overhead, after any overhead already due."""
+cdef inline int64_t charge_overhead(sim_t* s, int32_t c, int64_t now, int64_t d, bint irq_drain) noexcept nogil:
+    """Make CPU ``c`` busy for ``d`` ns, after any overhead already due: a context
+    switch or wakeup (overhead), or a drain IPI handler (hard IRQ). Returns when
+    it ends."""
     cdef cpu_t* cpu = &s.cpus[c]
     account_stats(s, c, now)
     if cpu.ovh_until < now:
         cpu.ovh_until = now
     cpu.ovh_until += d
     cpu.acct_stamp = cpu.ovh_until
-    s.cstats[c].overhead_ns += d
+    if irq_drain:
+        s.cstats[c].irq_drain_ns += d
+    else:
+        s.cstats[c].overhead_ns += d
     if cpu.curr >= 0 and s.tasks[cpu.curr].exec_start < cpu.ovh_until:
         s.tasks[cpu.curr].exec_start = cpu.ovh_until
+    return cpu.ovh_until
 
 
 # ---------------------------------------------------------------- fair class
@@ -372,10 +389,14 @@ cdef inline void update_curr(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     delta = now - t.exec_start
     t.exec_start = now
     t.sum_exec += delta
-    if t.remaining > 0:
-        t.remaining -= delta
-        if t.remaining < 0:
-            t.remaining = 0
+    if t.sect_kind != SECT_NONE:
+        if t.sect_left != NO_TIME:
+            t.sect_left -= delta if delta < t.sect_left else t.sect_left
+    else:
+        if t.remaining > 0:
+            t.remaining -= delta if delta < t.remaining else t.remaining
+        if t.flow_dir != 0:
+            flow_pages(s, c, t, delta)
     if not is_fair(t):
         if s.p.rt_throttle:
             cpu.rt_time += delta
@@ -404,8 +425,11 @@ cdef inline void update_curr(sim_t* s, int32_t c, int64_t now) noexcept nogil:
 # ---------------------------------------------------------------- the current task's timer
 
 cdef inline int64_t nonpreempt_left(task_t* t) noexcept nogil:
-    """CPU time left in the non-preemptible section the task is in (0: none)."""
+    """CPU time left in the non-preemptible section the task is in (0: none):
+    a kernel section under a spinlock, or a configured workload section."""
     cdef int64_t pos
+    if t.sect_kind != SECT_NONE:
+        return t.sect_left if t.sect_np else 0
     if t.np_len <= 0:
         return 0
     pos = t.sum_exec % t.np_every
@@ -416,7 +440,7 @@ cdef inline void rearm_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nog
     """The CPU's next own event: a pending reschedule (at once, like the return
     from the interrupt that asked for it, so that every event of this instant is
     seen first; or when the current non-preemptible section ends), else the end
-    of the current task's burst."""
+    of the current task's kernel section, burst or pcp boundary."""
     cdef cpu_t* cpu = &s.cpus[c]
     cdef int32_t slot = cpu_slot(c, SLOT_CURR)
     cdef task_t* t
@@ -428,8 +452,16 @@ cdef inline void rearm_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nog
             timer_cancel(s, slot)
         return
     t = &s.tasks[cpu.curr]
-    if t.remaining >= 0:
-        when = t.exec_start + t.remaining
+    if t.sect_kind != SECT_NONE:
+        if t.sect_left != NO_TIME:
+            when = t.exec_start + t.sect_left
+    else:
+        if t.remaining >= 0:
+            when = t.exec_start + t.remaining
+        if t.flow_dir != 0:
+            np = flow_boundary_ns(s, c, t)
+            if np != NO_TIME and t.exec_start + np < when:
+                when = t.exec_start + np
     if cpu.need_resched:
         np = nonpreempt_left(t)
         if np == 0:
@@ -492,7 +524,7 @@ cdef inline void schedule(sim_t* s, int32_t c, int64_t now) noexcept nogil:
         if prev >= 0 and s.tasks[prev].state == TASK_RUNNABLE:
             s.tstats[prev].nr_preempted += 1
             s.tasks[prev].wait_start = now
-        charge_overhead(s, c, now, s.p.context_switch_ns)
+        charge_overhead(s, c, now, s.p.context_switch_ns, False)
         cpu.curr = nxt
         if nxt >= 0:
             start = cpu.ovh_until
@@ -562,83 +594,40 @@ cdef inline void check_preempt_tick(sim_t* s, cpu_t* cpu, task_t* t) noexcept no
         cpu.need_resched = 1
 
 
-cdef inline void on_tick(sim_t* s, int32_t c, int64_t now) noexcept nogil:
-    """scheduler_tick(): task_tick_rt (RR slice) / task_tick_fair (CFS check)."""
+cdef inline void sched_tick(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """scheduler_tick() without the reschedule: account, re-arm, then
+    task_tick_rt (RR slice) or task_tick_fair (CFS check_preempt_tick)."""
     cdef cpu_t* cpu = &s.cpus[c]
     cdef task_t* t
     cdef int32_t nxt
     s.cstats[c].ticks += 1
     update_curr(s, c, now)
     timer_arm(s, cpu_slot(c, SLOT_TICK), now + s.p.tick_ns)
-    if cpu.curr >= 0:
-        t = &s.tasks[cpu.curr]
-        if t.policy == POLICY_RR:
-            t.rr_left -= 1
-            if t.rr_left <= 0:
-                t.rr_left = <int32_t>s.p.rr_ticks
-                nxt = t.rq_next
-                if (nxt >= 0 and s.tasks[nxt].prio == t.prio) or (t.rq_prev >= 0 and s.tasks[t.rq_prev].prio == t.prio):
-                    rt_list_remove(s, cpu, cpu.curr)
-                    rt_list_insert(s, cpu, cpu.curr)
-                    cpu.need_resched = 1
-        elif is_fair(t) and s.p.fair_class == FAIR_CFS and cpu.nr_fair > 1:
-            check_preempt_tick(s, cpu, t)
-    if cpu.need_resched:
-        resched_curr(s, c, now)
+    if cpu.curr < 0:
+        return
+    t = &s.tasks[cpu.curr]
+    if t.policy == POLICY_RR:
+        t.rr_left -= 1
+        if t.rr_left <= 0:
+            t.rr_left = <int32_t>s.p.rr_ticks
+            nxt = t.rq_next
+            if (nxt >= 0 and s.tasks[nxt].prio == t.prio) or (t.rq_prev >= 0 and s.tasks[t.rq_prev].prio == t.prio):
+                rt_list_remove(s, cpu, cpu.curr)
+                rt_list_insert(s, cpu, cpu.curr)
+                cpu.need_resched = 1
+    elif is_fair(t) and s.p.fair_class == FAIR_CFS and cpu.nr_fair > 1:
+        check_preempt_tick(s, cpu, t)
 
 
-cdef inline void burst_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
-    """The current task finished its burst: a periodic job completes (response
-    time, deadline), a bursty task goes to sleep."""
-    cdef task_t* t = &s.tasks[ti]
-    cdef int64_t wake
-    if t.kind == KIND_PERIODIC:
-        hist_record(s, t.hist + 1, now - t.release)
-        s.tstats[ti].nr_jobs += 1
-        if now > t.release + t.period:
-            s.tstats[ti].deadline_misses += 1
-        t.release += t.period
-        if t.release <= now:
-            # overrun: the next job is already due and starts at once
-            t.remaining = t.runtime
-            hist_record(s, t.hist, now - t.release)
-            if s.cpus[c].need_resched:
-                resched_curr(s, c, now)
-            else:
-                rearm_curr_timer(s, c, now)
-            return
-        wake = t.release
-    else:
-        wake = now + sample_duration(s.rng, t.sleep_dist, t.sleep_a, t.sleep_b)
-    dequeue_task(s, c, ti)
-    timer_arm(s, task_slot(s, ti), wake)
-    schedule(s, c, now)
-
-
-cdef inline void on_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nogil:
-    cdef cpu_t* cpu = &s.cpus[c]
-    update_curr(s, c, now)
-    if cpu.curr >= 0 and s.tasks[cpu.curr].remaining == 0:
-        burst_done(s, c, cpu.curr, now)
-    elif cpu.need_resched and (cpu.curr < 0 or nonpreempt_left(&s.tasks[cpu.curr]) == 0):
-        schedule(s, c, now)
-    else:
-        rearm_curr_timer(s, c, now)
-
-
-cdef inline void on_task_wakeup(sim_t* s, int32_t ti, int64_t now) noexcept nogil:
-    """try_to_wake_up() from the task's timer: the CPU takes ``wakeup_ns`` to react."""
+cdef inline void wake_up_task(sim_t* s, int32_t ti, int64_t now) noexcept nogil:
+    """try_to_wake_up(): the task's CPU takes ``wakeup_ns`` to react (IPI or timer
+    interrupt), then the task is enqueued and may preempt."""
     cdef task_t* t = &s.tasks[ti]
     cdef int32_t c = t.cpu
     s.cstats[c].nr_wakeups += 1
     s.tstats[ti].nr_wakeups += 1
     update_curr(s, c, now)
-    charge_overhead(s, c, now, s.p.wakeup_ns)
-    if t.kind == KIND_PERIODIC:
-        t.remaining = t.runtime
-        t.first_run_pending = 1
-    else:
-        t.remaining = sample_duration(s.rng, t.run_dist, t.run_a, t.run_b)
+    charge_overhead(s, c, now, s.p.wakeup_ns, False)
     t.wait_start = now
     enqueue_task(s, c, ti, False)
     tick_update(s, c, now)
@@ -647,6 +636,20 @@ cdef inline void on_task_wakeup(sim_t* s, int32_t ti, int64_t now) noexcept nogi
     else:
         rearm_curr_timer(s, c, now)
         fair_server_rearm(s, c, now)
+
+
+cdef inline void block_current(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """The current task sleeps (a blocking wait): dequeue it and schedule."""
+    dequeue_task(s, c, s.cpus[c].curr)
+    schedule(s, c, now)
+
+
+cdef inline void after_event(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """Every handler ends here: honour a reschedule request or re-arm the CPU's timer."""
+    if s.cpus[c].need_resched:
+        resched_curr(s, c, now)
+    else:
+        rearm_curr_timer(s, c, now)
 
 
 cdef inline void on_rt_period(sim_t* s, int32_t c, int64_t now) noexcept nogil:

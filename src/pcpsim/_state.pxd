@@ -25,6 +25,54 @@ cdef enum:
     KIND_HOG = 0
     KIND_PERIODIC = 1
     KIND_BURSTY = 2
+    KIND_ALLOCATOR = 3      # allocates/frees through its CPU's pcp while it runs (MODEL.md 5, 6)
+    KIND_KWORKER = 4        # a worker of a per-CPU workqueue pool (MODEL.md 7.2)
+    KIND_KTHREAD = 5        # the RFC's per-CPU drain kthread_worker (MODEL.md 7.3)
+    KIND_KSWAPD = 6         # one per node (MODEL.md 6.4)
+    KIND_EXTDRAIN = 7       # issues zone-specific drain_all_pages(zone) calls (MODEL.md 5)
+
+# kernel sections a task can be in: CPU time that is not the task's own work
+cdef enum:
+    SECT_NONE = 0
+    SECT_REFILL = 1         # rmqueue_bulk() under zone->lock (IRQs off)
+    SECT_BULKFREE = 2       # free_pcppages_bulk() under zone->lock (IRQs off)
+    SECT_RECLAIM = 3        # direct reclaim (preemptible)
+    SECT_KSWAPD = 4         # one kswapd reclaim chunk (preemptible)
+    SECT_ITEM = 5           # a work item's own CPU work
+    SECT_DRAIN = 6          # drain_local_pages() of a work item / kthread (IRQs off)
+    SECT_REMOTE = 7         # the caller drains one target's pcp (6.0+, pcp->lock, IRQs off)
+    SECT_IPI_WAIT = 8       # the caller spins until every IPI handler finished (wait=1)
+    SECT_CALL = 9           # zero-length continuation: (re)enter drain_all_pages()
+    SECT_RETRY = 10         # zero-length continuation: retry the allocation
+
+# how a section blocks: preemption waits for both; an IPI only for IRQs off
+cdef enum:
+    NP_NONE = 0
+    NP_PREEMPT_OFF = 1
+    NP_IRQS_OFF = 2
+
+# CPU-time categories (MODEL.md 8)
+cdef enum:
+    CAT_WORKLOAD = 0
+    CAT_DRAIN = 1
+    CAT_WORK = 2
+    CAT_RECLAIM = 3
+    CAT_ALLOC = 4
+
+# drain strategies (MODEL.md 7)
+cdef enum:
+    STRAT_IPI = 0
+    STRAT_WQ = 1
+    STRAT_WQ_HIGHPRI = 2
+    STRAT_KTHREAD = 3
+    STRAT_KTHREAD_V1 = 4
+    STRAT_REMOTE = 5
+
+# work item kinds (MODEL.md 5, 7.2)
+cdef enum:
+    ITEM_DRAIN = 0
+    ITEM_VMSTAT = 1
+    ITEM_GENERIC = 2
 
 # scheduling policies (MODEL.md 4)
 cdef enum:
@@ -51,10 +99,20 @@ cdef enum:
 # timer slots per CPU; task wakeup timers follow the CPU slots
 cdef enum:
     SLOT_TICK = 0
-    SLOT_CURR = 1       # current task: end of its burst or of a non-preemptible section
+    SLOT_CURR = 1       # current task: end of its burst, section, pcp boundary; a pending resched
     SLOT_RT_PERIOD = 2  # RT bandwidth period timer (do_sched_rt_period_timer)
     SLOT_FAIR_SERVER = 3
-    SLOTS_PER_CPU = 4
+    SLOT_IPI = 4        # a drain IPI arriving (or waiting for IRQs to come back on)
+    SLOT_WORKGEN = 5    # next background work item arrival
+    SLOT_VMSTAT = 6     # vmstat_update every second
+    SLOTS_PER_CPU = 7
+
+# task flags
+cdef enum:
+    TF_RECLAIM = 1          # allocations may enter direct reclaim
+    TF_FORCE = 2            # extdrain: force_all_cpus
+    TF_INTENSIVE = 4        # kworker marked CPU_INTENSIVE by wq_worker_tick()
+    TF_CREATED = 8          # kworker exists (created at start or by the pool)
 
 ctypedef struct task_t:
     # configuration
@@ -94,6 +152,28 @@ ctypedef struct task_t:
     int64_t deadline        # EEVDF virtual deadline
     int64_t vlag            # EEVDF lag (or the RUN_TO_PARITY deadline stash while running)
     int64_t wait_start
+    # kernel sections (MODEL.md 6, 7): CPU time spent in the kernel on the task's behalf
+    int32_t sect_kind
+    int32_t sect_np         # NP_PREEMPT_OFF or NP_IRQS_OFF: cannot be preempted
+    int32_t cat             # CPU-time category of what the task is doing now
+    int32_t flags           # TF_* below
+    int64_t sect_left       # CPU time left in the section; NO_TIME = until told
+    # page flow of allocators (MODEL.md 6.1): one net page per flow_ns of CPU time
+    int32_t flow_dir        # -1 allocates, +1 frees, 0 no flow
+    int32_t zone
+    int64_t flow_ns
+    int64_t flow_acc        # CPU ns accumulated towards the next page
+    int64_t held            # pages this task holds (in_use it may free)
+    # direct reclaim (MODEL.md 6.4)
+    int64_t stall_start     # slow-path entry, -1 when not in the slow path
+    int32_t attempts
+    int32_t drained         # drain_all_pages() already called in this attempt
+    int32_t hist_stall      # allocation-stall histogram, -1 none
+    # work (MODEL.md 7.2, 7.3): the item a worker runs, its pool, list links
+    int32_t item
+    int32_t pool
+    int32_t link            # idle-worker list / mutex waiters
+    int32_t _pad2
 
 ctypedef struct task_stats_t:
     int64_t cpu_time
@@ -103,6 +183,11 @@ ctypedef struct task_stats_t:
     int64_t nr_wakeups
     int64_t nr_jobs
     int64_t deadline_misses
+    int64_t stalls
+    int64_t stall_ns
+    int64_t drain_calls
+    int64_t skipped_drains
+    int64_t ooms
 
 ctypedef struct cpu_t:
     int32_t curr
@@ -122,6 +207,16 @@ ctypedef struct cpu_t:
     int64_t rt_time
     int64_t fs_used
     int64_t fs_win_end
+    # page allocator (MODEL.md 6.1): the pcp of this CPU for its node's zone
+    int32_t node
+    int32_t online
+    int32_t pcp_count
+    int32_t pcp_high
+    int32_t pcp_free_factor
+    int32_t pcp_locked      # a remote drain holds pcp->lock
+    int32_t kthread         # drain kthread_worker task, -1 none
+    int32_t ipi_call        # drain call whose IPI is pending here, -1 none
+    int64_t ipi_sent
 
 ctypedef struct cpu_stats_t:
     int64_t busy_ns
@@ -131,6 +226,13 @@ ctypedef struct cpu_stats_t:
     int64_t ticks
     int64_t nr_switches
     int64_t nr_wakeups
+    int64_t drain_ns        # drain work run here by tasks (kworker, kthread, remote caller)
+    int64_t irq_drain_ns    # drain IPI handlers run here (stolen from whatever ran)
+    int64_t work_ns         # other work items
+    int64_t reclaim_ns      # direct reclaim and kswapd
+    int64_t alloc_ns        # pcp refills and bulk frees (zone->lock spin and hold)
+    int64_t lock_spin_ns    # spinning on zone->lock (inside the categories above)
+    int64_t pcp_fallback    # pages that bypassed the pcp (held by a remote drain)
 
 ctypedef struct params_t:
     int64_t tick_ns
@@ -151,6 +253,29 @@ ctypedef struct params_t:
     int64_t rt_period
     int64_t fs_runtime
     int64_t fs_period
+    # page allocator, reclaim and drains
+    int32_t strategy
+    int32_t pcp_rule        # 0: fixed high, 1: auto-tuned (6.7+)
+    int64_t lock_base_ns
+    int64_t page_cost_ns
+    int64_t ipi_latency_ns
+    int64_t remote_chunk    # pages per pcp->lock hold of a remote drain; 0 = whole list
+    int64_t reclaim_ns
+    double reclaim_success
+    int64_t reclaim_pages
+    int64_t max_retries
+    int64_t oom_release
+    int64_t kswapd_ns_per_page
+    int64_t retry_ns        # a stalled allocator without direct reclaim retries after this
+    # workqueues
+    int32_t wq_hog
+    int32_t nsources
+    int32_t hist_drain      # histogram of drain_all_pages() latency
+    int32_t hist_dispatch   # histogram of per-target dispatch delay
+    int32_t workers         # kworkers per pool
+    int64_t wq_hog_ns
+    int64_t vmstat_ns
+    int64_t sample_ns
 
 ctypedef struct heap_entry_t:
     int64_t time
@@ -164,6 +289,107 @@ ctypedef struct hist_stats_t:
     int64_t min
     int64_t max
     int64_t overflow
+
+ctypedef struct zone_t:
+    int64_t managed
+    int64_t free
+    int64_t in_use
+    int64_t pcp_pages       # sum of the pcp counts of this zone's CPUs
+    int64_t wmark_min
+    int64_t wmark_low
+    int64_t wmark_high
+    int64_t high_min
+    int64_t high_max
+    int64_t lock_free_at    # zone->lock: a FIFO spinlock, free from this time on
+    int64_t lock_hold_ns
+    int64_t lock_spin_ns
+    int64_t lock_acquisitions
+    int64_t reclaimed
+    int64_t oom_events
+    int32_t batch
+    int32_t kswapd          # task id, -1 none
+    int32_t reclaim_active  # ZONE_RECLAIM_ACTIVE: kswapd awake or direct reclaimers
+    int32_t first_cpu
+    int32_t ncpu
+    int32_t _pad
+
+ctypedef struct pool_t:
+    int32_t cpu
+    int32_t head            # worklist (FIFO of items)
+    int32_t tail
+    int32_t nr_running      # concurrency-managed workers running an item
+    int32_t idle            # idle workers (list through task.link)
+    int32_t nr_items
+    int64_t items_run
+
+ctypedef struct item_t:
+    int32_t kind
+    int32_t call            # drain call record, -1 none
+    int32_t next
+    int32_t source          # background source, -1 none
+    int64_t queued_at
+    int64_t started_at
+    int64_t cpu_left        # CPU work left
+    int64_t sleep_at        # sleeps once cpu_left falls to this (-1 never)
+    int64_t sleep_len
+    int64_t ran             # CPU time used so far (CPU-hog detection)
+
+ctypedef struct source_t:   # a background work-item source on one CPU
+    double rate             # items per second (Poisson)
+    int32_t dur_dist
+    int32_t sleep_dist
+    double dur_a
+    double dur_b
+    double sleep_a
+    double sleep_b
+    double sleep_prob
+    int32_t highpri
+    int32_t _pad
+
+ctypedef struct call_t:     # one drain_all_pages() call (MODEL.md 8)
+    int64_t start
+    int64_t end             # -1 while running
+    int32_t caller
+    int32_t zone            # -1: global (zone == NULL)
+    int32_t force
+    int32_t skipped         # lost the pcpu_drain_mutex trylock
+    int32_t ntargets
+    int32_t slowest_cpu
+    int64_t pages
+    int64_t stranded
+    int64_t slowest_delay
+    int64_t inversion_ns
+
+ctypedef struct target_t:   # one target CPU of one call
+    int32_t call
+    int32_t cpu
+    int64_t queued          # work queued / IPI sent / visit begun
+    int64_t start           # the drain starts on the target
+    int64_t end
+    int64_t pages
+
+ctypedef struct drain_t:    # the one drain in progress (pcpu_drain_mutex)
+    int32_t owner           # task holding pcpu_drain_mutex, -1 none
+    int32_t wait_head       # tasks sleeping in mutex_lock()
+    int32_t wait_tail
+    int32_t call            # record of the call in progress
+    int32_t pending         # targets not finished
+    int32_t ntargets
+    int32_t cursor          # remote: next target
+    int32_t cur_cpu         # remote: target whose pcp->lock the caller holds, -1 none
+    int64_t max_end
+
+ctypedef struct counters_t: # the engine's scalar state, saved with the arrays
+    int64_t now
+    int64_t seq
+    int64_t events
+    int64_t calls_dropped
+    int64_t targets_dropped
+    int64_t items_dropped
+    int32_t item_free
+    int32_t ncall
+    int32_t ntarget_rec
+    int32_t nsample
 
 ctypedef struct sim_t:
     int64_t now
@@ -185,3 +411,27 @@ ctypedef struct sim_t:
     int64_t* hist_counts
     hist_stats_t* hist_stats
     bitgen_t* rng
+    zone_t* zones
+    pool_t* pools           # 3 per CPU: normal (nice 0), highpri (nice -20), drain kthread
+    item_t* items
+    source_t* sources       # nsources per CPU
+    int64_t* source_next    # next arrival per (CPU, source)
+    call_t* calls
+    target_t* targets
+    int32_t* target_cpus    # scratch: the CPUs of the call in progress
+    int32_t* target_recs    # scratch: their target records
+    int64_t* samples        # per sample: time, then free and pcp pages per zone
+    drain_t drain
+    int32_t nzone
+    int32_t item_free       # free list of items
+    int32_t nitem
+    int32_t ncall
+    int32_t call_cap
+    int32_t ntarget_rec
+    int32_t target_cap
+    int32_t nsample
+    int32_t sample_cap
+    int32_t _pad3
+    int64_t calls_dropped
+    int64_t targets_dropped
+    int64_t items_dropped

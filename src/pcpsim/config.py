@@ -21,7 +21,9 @@ Duration = Union[int, str]
 CpuSet = Union[int, Sequence[int], range, str]
 
 HZ_VALUES = (100, 250, 300, 1000)
-TASK_KINDS = ("hog", "periodic", "bursty")
+TASK_KINDS = ("hog", "periodic", "bursty", "allocator", "extdrain")
+STRATEGIES = ("ipi", "workqueue", "workqueue_highpri", "kthread", "kthread_rfc_v1", "remote")
+PCP_HIGH_RULES = ("6batch", "lowwmark", "autotune")
 POLICIES = ("normal", "fifo", "rr")
 DIST_KINDS = ("fixed", "exp", "lognormal")
 FAIR_CLASSES = ("cfs", "eevdf")
@@ -83,6 +85,17 @@ def _check_choice(value: object, field: str, choices: Sequence[object]) -> None:
         raise ConfigError(field, value, "one of " + ", ".join(map(repr, choices)))
 
 
+def _check_rate(value: object, field: str, hi: float = 1e12) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or not 0 <= value <= hi:
+        raise ConfigError(field, value, f"a finite number in 0..{hi:g}")
+    return float(value)
+
+
+def _check_fraction(value: object, field: str) -> float:
+    return _check_rate(value, field, 1.0)
+
+
 def _check_bool(value: object, field: str, optional: bool = False) -> None:
     if not (isinstance(value, bool) or (optional and value is None)):
         raise ConfigError(field, value, "True or False" + (" or None (profile default)" if optional else ""))
@@ -126,6 +139,15 @@ class Task:
     task's CPU time is a non-preemptible section (MODEL.md 4).
     ``slice``: EEVDF request size (``sched_setattr`` runtime, 6.12+ semantics with
     PREEMPT_SHORT); default the base slice.
+
+    - ``allocator``: always runnable (or ``run``/``sleep`` bursts); while it runs
+      it allocates ``alloc_rate`` and frees ``free_rate`` pages per second of its
+      CPU time through its CPU's pcp list (MODEL.md 5, 6); ``held`` pages it
+      holds at the start (what it can free). With ``reclaim`` its refills may
+      enter direct reclaim (a *reclaimer*, MODEL.md 6.4).
+    - ``extdrain``: calls ``drain_all_pages(zone)`` (``force``: force_all_cpus,
+      as memory offlining does) every ``period`` from ``phase``; ``zone`` is a
+      node id (default: the node of its CPU).
     """
 
     kind: str = "hog"
@@ -143,6 +165,12 @@ class Task:
     slice: Duration | None = None
     per_cpu: int = 1
     name: str | None = None
+    alloc_rate: float = 0.0
+    free_rate: float = 0.0
+    held: int = 0
+    reclaim: bool = False
+    zone: int | None = None
+    force: bool = False
 
     def cpu_ids(self, ncpu: int, field: str = "cpus") -> np.ndarray:
         """The CPUs this task spec is pinned to, validated against ``ncpu``."""
@@ -167,7 +195,7 @@ class Task:
             raise ConfigError(field, int(bad[0]), allowed)
         return ids.astype(np.int32)
 
-    def validate(self, field: str, ncpu: int) -> None:
+    def validate(self, field: str, ncpu: int, nnode: int = 1) -> None:
         _check_choice(self.kind, f"{field}.kind", TASK_KINDS)
         _check_choice(self.policy, f"{field}.policy", POLICIES)
         self.cpu_ids(ncpu, f"{field}.cpus")
@@ -209,6 +237,23 @@ class Task:
                 raise ConfigError(f"{field}.slice", self.slice, "a duration in 0.1ms..100ms (sched_setattr)")
         if self.name is not None and not isinstance(self.name, str):
             raise ConfigError(f"{field}.name", self.name, "a string or None")
+        for name in ("alloc_rate", "free_rate"):
+            _check_rate(getattr(self, name), f"{field}.{name}")
+        _check_int(self.held, f"{field}.held", 0, 2**40)
+        _check_bool(self.reclaim, f"{field}.reclaim")
+        _check_bool(self.force, f"{field}.force")
+        if self.kind == "allocator" and self.alloc_rate == self.free_rate:
+            raise ConfigError(f"{field}.free_rate", self.free_rate,
+                              f"a rate different from alloc_rate ({self.alloc_rate!r}): the net flow drives the pcp")
+        if self.kind == "allocator" and (self.run is None) != (self.sleep is None):
+            raise ConfigError(f"{field}.{'sleep' if self.sleep is None else 'run'}", None,
+                              "both run and sleep (a bursty allocator) or neither")
+        if self.kind == "extdrain":
+            if self.period is None:
+                raise ConfigError(f"{field}.period", None, "a duration > 0 for an extdrain task")
+            parse_duration(self.period, f"{field}.period", allow_zero=False)
+            if self.zone is not None:
+                _check_int(self.zone, f"{field}.zone", 0, nnode - 1)
 
 
 def hog(cpus: CpuSet, *, policy: str = "normal", nice: int = 0, prio: int = 0, **kw: object) -> Task:
@@ -228,6 +273,25 @@ def bursty(cpus: CpuSet, run: Dist | Duration, sleep: Dist | Duration, *, policy
            nice: int = 0, prio: int = 0, **kw: object) -> Task:
     """A task that alternates ``run`` of CPU time and ``sleep``."""
     return Task("bursty", cpus, policy, nice, prio, run=run, sleep=sleep, **kw)  # type: ignore[arg-type]
+
+
+def allocator(cpus: CpuSet, alloc_rate: float, free_rate: float = 0.0, *, reclaim: bool = False,
+              policy: str = "normal", nice: int = 0, prio: int = 0, **kw: object) -> Task:
+    """A task that allocates (and frees) pages through its CPU's pcp list while it runs."""
+    return Task("allocator", cpus, policy, nice, prio, alloc_rate=alloc_rate, free_rate=free_rate,  # type: ignore[arg-type]
+                reclaim=reclaim, **kw)
+
+
+def reclaimer(cpus: CpuSet, alloc_rate: float, free_rate: float = 0.0, **kw: object) -> Task:
+    """An allocator whose refills can enter direct reclaim (MODEL.md 6.4)."""
+    return allocator(cpus, alloc_rate, free_rate, reclaim=True, **kw)  # type: ignore[arg-type]
+
+
+def external_drain(cpu: int, period: Duration, *, zone: int | None = None, force: bool = False,
+                   phase: Duration = 0, **kw: object) -> Task:
+    """Zone-specific drain_all_pages(zone) calls every ``period`` (CMA-like; with
+    ``force``, memory-offline-like), issued from ``cpu``."""
+    return Task("extdrain", cpu, period=period, phase=phase, zone=zone, force=force, **kw)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -327,14 +391,188 @@ class Sched:
                               f"a duration <= sched_latency ({self.sched_latency!r})")
 
 
+_BYTES_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(B|KiB|MiB|GiB|TiB)\s*$")
+_BYTE_UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def parse_pages(value: object, field: str) -> int:
+    """Managed pages from an int (pages) or a size string such as '4GiB'."""
+    allowed = "a number of 4 KiB pages (int, >= 1024) or a size such as '4GiB' (B, KiB, MiB, GiB, TiB)"
+    if isinstance(value, bool):
+        raise ConfigError(field, value, allowed)
+    if isinstance(value, (int, np.integer)):
+        pages = int(value)
+    elif isinstance(value, str) and (m := _BYTES_RE.match(value)):
+        pages = int(float(m.group(1)) * _BYTE_UNITS[m.group(2)]) // 4096
+    else:
+        raise ConfigError(field, value, allowed)
+    if not 1024 <= pages <= 2**40:
+        raise ConfigError(field, value, allowed)
+    return pages
+
+
+@dataclass
+class Memory:
+    """Zones and pcp lists (MODEL.md 2, 6): one Normal zone per node.
+
+    ``node_mem``: managed memory per node (a size string or pages; a list gives
+    one per node). Watermarks, ``batch`` and ``high`` follow the kernel's
+    formulas for the profile unless overridden. ``in_use`` and ``pcp_fill`` set
+    the state at time 0 (fractions of managed pages and of pcp high).
+    """
+
+    node_mem: Duration | Sequence[int | str] = "4GiB"
+    min_free_kbytes: int | None = None
+    watermark_scale_factor: int = 10
+    pcp_high_rule: str | None = None
+    batch: int | None = None
+    high: int | None = None
+    page_cost: Duration = "40ns"
+    lock_base: Duration = "200ns"
+    in_use: float = 0.5
+    pcp_fill: float = 0.5
+    sample_interval: Duration = "10ms"
+
+    def node_pages(self, nnode: int, field: str = "memory.node_mem") -> list[int]:
+        if isinstance(self.node_mem, (list, tuple)):
+            if len(self.node_mem) != nnode:
+                raise ConfigError(field, self.node_mem, f"one size per node ({nnode} nodes)")
+            return [parse_pages(v, f"{field}[{i}]") for i, v in enumerate(self.node_mem)]
+        return [parse_pages(self.node_mem, field)] * nnode
+
+    def validate(self, nnode: int, field: str = "memory") -> None:
+        self.node_pages(nnode)
+        if self.min_free_kbytes is not None:
+            _check_int(self.min_free_kbytes, f"{field}.min_free_kbytes", 128, 2**40)
+        _check_int(self.watermark_scale_factor, f"{field}.watermark_scale_factor", 1, 3000)
+        if self.pcp_high_rule is not None:
+            _check_choice(self.pcp_high_rule, f"{field}.pcp_high_rule", PCP_HIGH_RULES)
+        if self.batch is not None:
+            _check_int(self.batch, f"{field}.batch", 1, 2**20)
+        if self.high is not None:
+            _check_int(self.high, f"{field}.high", 1, 2**30)
+            if self.batch is not None and self.batch > self.high:
+                raise ConfigError(f"{field}.batch", self.batch, f"an integer <= high ({self.high})")
+        for name in ("page_cost", "lock_base", "sample_interval"):
+            parse_duration(getattr(self, name), f"{field}.{name}")
+        for name in ("in_use", "pcp_fill"):
+            _check_fraction(getattr(self, name), f"{field}.{name}")
+
+
+@dataclass
+class Reclaim:
+    """kswapd and direct reclaim (MODEL.md 6.4)."""
+
+    reclaim_time: Duration = "1ms"
+    success_rate: float = 0.5
+    pages_per_attempt: int = 32
+    max_retries: int = 16
+    oom_release: int = 4096
+    kswapd_rate: float = 50_000.0
+    kswapd: bool = True
+    retry_interval: Duration = "4ms"
+
+    def validate(self, field: str = "reclaim") -> None:
+        parse_duration(self.reclaim_time, f"{field}.reclaim_time", allow_zero=False)
+        parse_duration(self.retry_interval, f"{field}.retry_interval", allow_zero=False)
+        _check_fraction(self.success_rate, f"{field}.success_rate")
+        _check_int(self.pages_per_attempt, f"{field}.pages_per_attempt", 1, 2**20)
+        _check_int(self.max_retries, f"{field}.max_retries", 0, 10_000)
+        _check_int(self.oom_release, f"{field}.oom_release", 1, 2**40)
+        _check_rate(self.kswapd_rate, f"{field}.kswapd_rate")
+        if self.kswapd_rate <= 0:
+            raise ConfigError(f"{field}.kswapd_rate", self.kswapd_rate, "a finite number > 0 (pages/s)")
+        _check_bool(self.kswapd, f"{field}.kswapd")
+
+
+@dataclass
+class Drain:
+    """drain_all_pages() (MODEL.md 7): the dispatch strategy and its costs.
+    ``strategy`` None takes the profile's; ``remote_chunk`` None takes the
+    profile's (whole list before 6.10, ``batch << 5`` from 6.10)."""
+
+    strategy: str | None = None
+    kthread_policy: str = "fifo"
+    kthread_prio: int = 1
+    ipi_latency: Duration = "2us"
+    remote_chunk: int | None = None
+    max_calls: int = 100_000
+    max_targets: int = 1_000_000
+
+    def validate(self, field: str = "drain") -> None:
+        if self.strategy is not None:
+            _check_choice(self.strategy, f"{field}.strategy", STRATEGIES)
+        _check_choice(self.kthread_policy, f"{field}.kthread_policy", ("fifo", "rr"))
+        _check_int(self.kthread_prio, f"{field}.kthread_prio", 1, 99)
+        parse_duration(self.ipi_latency, f"{field}.ipi_latency")
+        if self.remote_chunk is not None:
+            _check_int(self.remote_chunk, f"{field}.remote_chunk", 0, 2**30)
+        _check_int(self.max_calls, f"{field}.max_calls", 0, 10**8)
+        _check_int(self.max_targets, f"{field}.max_targets", 0, 10**9)
+
+
+@dataclass
+class WorkSource:
+    """Background work items queued on the per-CPU pools of ``cpus`` (MODEL.md
+    5, 7.2): Poisson arrivals at ``rate`` per second, each needing ``duration``
+    of CPU; with probability ``sleep_prob`` an item sleeps ``sleep`` half way."""
+
+    cpus: CpuSet = "all"
+    rate: float = 100.0
+    duration: Dist | Duration = "50us"
+    sleep_prob: float = 0.0
+    sleep: Dist | Duration = "1ms"
+    highpri: bool = False
+
+    def validate(self, field: str, ncpu: int) -> None:
+        Task(cpus=self.cpus).cpu_ids(ncpu, f"{field}.cpus")
+        _check_rate(self.rate, f"{field}.rate", 1e7)
+        if self.rate <= 0:
+            raise ConfigError(f"{field}.rate", self.rate, "a finite number > 0 (items/s)")
+        as_dist(self.duration).validate(f"{field}.duration")
+        as_dist(self.sleep).validate(f"{field}.sleep")
+        _check_fraction(self.sleep_prob, f"{field}.sleep_prob")
+        _check_bool(self.highpri, f"{field}.highpri")
+
+
+@dataclass
+class Workqueue:
+    """The per-CPU worker pools (MODEL.md 7.2). ``hog_detection`` None takes the
+    profile's (6.5+); ``vmstat_update`` is the CPU time of the per-CPU
+    vmstat_update item queued every second (0: off)."""
+
+    workers_per_pool: int = 3
+    hog_detection: bool | None = None
+    hog_threshold: Duration = "10ms"
+    vmstat_update: Duration = "5us"
+    sources: list[WorkSource] = field(default_factory=list)
+
+    def validate(self, ncpu: int, field: str = "workqueue") -> None:
+        _check_int(self.workers_per_pool, f"{field}.workers_per_pool", 1, 64)
+        _check_bool(self.hog_detection, f"{field}.hog_detection", optional=True)
+        parse_duration(self.hog_threshold, f"{field}.hog_threshold", allow_zero=False)
+        parse_duration(self.vmstat_update, f"{field}.vmstat_update")
+        if not isinstance(self.sources, (list, tuple)):
+            raise ConfigError(f"{field}.sources", self.sources, "a list of pcpsim.WorkSource")
+        for i, src in enumerate(self.sources):
+            if not isinstance(src, WorkSource):
+                raise ConfigError(f"{field}.sources[{i}]", src, "a pcpsim.WorkSource")
+            src.validate(f"{field}.sources[{i}]", ncpu)
+
+
 @dataclass
 class Config:
-    """One simulation: kernel profile, topology, tasks, scheduler, duration, seed."""
+    """One simulation: kernel profile, topology, tasks, scheduler, memory,
+    reclaim, drains, workqueues, duration, seed."""
 
     kernel: str = "6.6"
     topology: Topology = field(default_factory=Topology)
     tasks: list[Task] = field(default_factory=list)
     sched: Sched = field(default_factory=Sched)
+    memory: Memory = field(default_factory=Memory)
+    reclaim: Reclaim = field(default_factory=Reclaim)
+    drain: Drain = field(default_factory=Drain)
+    workqueue: Workqueue = field(default_factory=Workqueue)
     duration: Duration = "1s"
     seed: int = 0
 
@@ -351,10 +589,18 @@ class Config:
         if not isinstance(self.tasks, (list, tuple)):
             raise ConfigError("tasks", self.tasks, "a list of pcpsim.Task")
         ncpu = self.topology.ncpu
+        nnode = len(self.topology.sizes())
         for i, t in enumerate(self.tasks):
             if not isinstance(t, Task):
                 raise ConfigError(f"tasks[{i}]", t, "a pcpsim.Task")
-            t.validate(f"tasks[{i}]", ncpu)
+            t.validate(f"tasks[{i}]", ncpu, nnode)
+        for name, cls in (("memory", Memory), ("reclaim", Reclaim), ("drain", Drain), ("workqueue", Workqueue)):
+            if not isinstance(getattr(self, name), cls):
+                raise ConfigError(name, getattr(self, name), f"a pcpsim.{cls.__name__}")
+        self.memory.validate(nnode)
+        self.reclaim.validate()
+        self.drain.validate()
+        self.workqueue.validate(ncpu)
         parse_duration(self.duration, "duration", allow_zero=False)
         _check_int(self.seed, "seed", 0, 2**63 - 1)
 

@@ -73,15 +73,30 @@ class Histogram:
 
 @dataclass
 class Results:
-    """What a run measured, as numpy tables.
+    """What a run measured (MODEL.md 8), as numpy tables (dicts of equal-length
+    arrays; times in ns).
 
-    ``tasks``: one row per task (``cpu``, ``kind``, ``policy``, ``nice``, ``prio``,
-    ``spec`` = index of the Task spec it came from, ``cpu_time``, ``wait_time``,
-    ``nr_runs``, ``nr_preempted``, ``nr_wakeups``, ``nr_jobs``,
-    ``deadline_misses``; times in ns). ``cpus``: one row per CPU (``busy_ns``,
-    ``idle_ns``, ``overhead_ns``, ``events``, ``ticks``, ``nr_switches``,
-    ``nr_wakeups``). ``wakeup_latency`` and ``response_time``: a Histogram per
-    task id of every periodic task.
+    - ``tasks``: per task (``cpu``, ``kind``, ``policy``, ``nice``, ``prio``,
+      ``spec`` = index of its Task spec or -1 for kernel threads, ``cpu_time``,
+      ``wait_time``, ``nr_runs``, ``nr_preempted``, ``nr_wakeups``, ``nr_jobs``,
+      ``deadline_misses``, ``stalls``, ``stall_ns``, ``drain_calls``,
+      ``skipped_drains``, ``ooms``); ``task_names``.
+    - ``cpus``: per CPU: ``busy_ns``, ``idle_ns``, ``overhead_ns`` (switches,
+      wakeups), ``irq_drain_ns`` (drain IPI handlers), ``drain_ns``, ``work_ns``,
+      ``reclaim_ns``, ``alloc_ns`` (CPU time by category, inside busy_ns),
+      ``lock_spin_ns``, ``pcp_fallback``, event counts, final ``pcp_count``.
+    - ``zones``: per zone: pages (``managed``, ``free``, ``pcp_pages``,
+      ``in_use``), watermarks, ``batch``, ``high_min``, ``high_max``, lock
+      statistics, ``reclaimed``, ``oom_events``.
+    - ``calls``: per drain_all_pages() call: ``start``, ``end``, ``caller``,
+      ``zone`` (-1 global), ``force``, ``skipped``, ``ntargets``, ``pages``,
+      ``stranded``, ``slowest_cpu``, ``slowest_delay``.
+    - ``targets``: per target of every call: ``call``, ``cpu``, ``queued``,
+      ``start`` (dispatch delay = start - queued), ``end``, ``pages``.
+    - ``memory``: ``time`` and per zone ``free`` and ``pcp`` pages over time.
+    - Histograms: ``wakeup_latency``/``response_time`` per periodic task id,
+      ``alloc_stall`` per allocator id, ``drain_latency`` and
+      ``dispatch_delay`` over all calls.
     """
 
     now: int
@@ -91,25 +106,56 @@ class Results:
     task_names: list[str]
     wakeup_latency: dict[int, Histogram] = field(default_factory=dict)
     response_time: dict[int, Histogram] = field(default_factory=dict)
+    alloc_stall: dict[int, Histogram] = field(default_factory=dict)
+    drain_latency: Histogram = field(default_factory=lambda: Histogram.empty())
+    dispatch_delay: Histogram = field(default_factory=lambda: Histogram.empty())
+    zones: dict[str, np.ndarray] = field(default_factory=dict)
+    calls: dict[str, np.ndarray] = field(default_factory=dict)
+    targets: dict[str, np.ndarray] = field(default_factory=dict)
+    memory: dict[str, np.ndarray] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    strategy: str = ""
     config: Any = None
 
     def task_ids(self, name: str) -> np.ndarray:
-        """Ids of the tasks of the spec called ``name``."""
+        """Ids of the tasks called ``name`` (a spec's name or a kernel thread's)."""
         return np.flatnonzero(np.asarray(self.task_names, dtype=object) == name)
+
+    def merged(self, table: dict[int, Histogram], name: str | None = None) -> Histogram:
+        """One histogram of ``table`` over the tasks called ``name`` (all when None)."""
+        ids = table.keys() if name is None else [int(i) for i in self.task_ids(name)]
+        h = Histogram.empty()
+        for i in ids:
+            h = h.merge(table[i])
+        return h
+
+    def conservation_error(self) -> int:
+        """Largest |free + pcp + in_use - managed| over the zones (0 when pages are conserved)."""
+        z = self.zones
+        return int(np.abs(z["free"] + z["pcp_pages"] + z["in_use"] - z["managed"]).max()) if z else 0
 
     def summary(self) -> dict[str, Any]:
         """Headline figures as a plain dict."""
-        lat = Histogram.empty()
-        for h in self.wakeup_latency.values():
-            lat = lat.merge(h)
+        ncpu = len(self.cpus["busy_ns"])
+        real = self.calls["skipped"] == 0 if self.calls else np.zeros(0, bool)
         return {
+            "strategy": self.strategy,
             "simulated_ns": self.now,
             "events": self.events,
-            "cpus": len(self.cpus["busy_ns"]),
+            "cpus": ncpu,
             "tasks": len(self.tasks["cpu"]),
-            "busy_fraction": float(self.cpus["busy_ns"].sum() / max(1, self.now * len(self.cpus["busy_ns"]))),
+            "busy_fraction": float(self.cpus["busy_ns"].sum() / max(1, self.now * ncpu)),
             "context_switches": int(self.cpus["nr_switches"].sum()),
             "ticks": int(self.cpus["ticks"].sum()),
             "deadline_misses": int(self.tasks["deadline_misses"].sum()),
-            "periodic_wakeup_latency_ns": lat.percentiles(),
+            "periodic_wakeup_latency_ns": self.merged(self.wakeup_latency).percentiles(),
+            "drain_calls": int(real.sum()),
+            "skipped_drains": int((~real).sum()),
+            "drain_latency_ns": self.drain_latency.percentiles(),
+            "dispatch_delay_ns": self.dispatch_delay.percentiles(),
+            "alloc_stall_ns": self.merged(self.alloc_stall).percentiles(),
+            "stranded_pages": int(self.calls["stranded"].sum()) if self.calls else 0,
+            "oom_events": int(self.zones["oom_events"].sum()) if self.zones else 0,
+            "drain_cpu_ns": int(self.cpus["drain_ns"].sum() + self.cpus["irq_drain_ns"].sum()),
+            "dropped": self.dropped,
         }

@@ -9,24 +9,31 @@ from __future__ import annotations
 import numpy as np
 
 from pcpsim import _core, profiles
-from pcpsim.config import Config, Duration, as_dist, parse_duration
+from pcpsim.config import Config, ConfigError, Duration, Task, as_dist, parse_duration
 from pcpsim.results import Histogram, Results
 
-_KIND = {"hog": 0, "periodic": 1, "bursty": 2}
 _POLICY = {"normal": 0, "fifo": 1, "rr": 2}
 _DIST = {"fixed": 0, "exp": 1, "lognormal": 2}
+_PCP_RULE = {"6batch": 0, "lowwmark": 1, "autotune": 2}
+NO_TIME = _core.NO_TIME_NS
 
 
-def engine_params(cfg: Config) -> dict[str, int]:
-    """The scheduler parameters of the engine, profile defaults applied and the
-    granularities scaled by the tunable factor (sched_init_granularity)."""
+def engine_params(cfg: Config) -> dict[str, int | float]:
+    """The parameters of the engine: profile defaults applied, granularities
+    scaled by the tunable factor (sched_init_granularity), durations in ns."""
     prof = cfg.profile
-    s = cfg.sched
+    s, m, r, d, wq = cfg.sched, cfg.memory, cfg.reclaim, cfg.drain, cfg.workqueue
     ncpu = cfg.topology.ncpu
     factor = profiles.tunable_scaling_factor(ncpu, s.tunable_scaling)  # type: ignore[arg-type]
     latency = parse_duration(s.sched_latency, "sched.sched_latency") * factor
     min_gran = parse_duration(s.min_granularity, "sched.min_granularity") * factor
     fair_class = s.fair_class or prof.fair_class
+    strategy = d.strategy or prof.drain_strategy
+    if d.remote_chunk is not None:
+        remote_chunk = d.remote_chunk
+    else:
+        shift = prof.remote_drain_batch_shift
+        remote_chunk = -1 if shift is None else shift   # resolved per zone batch below
     return {
         "tick_ns": (1_000_000_000 + s.hz // 2) // s.hz,          # TICK_NSEC
         "context_switch_ns": parse_duration(s.context_switch, "sched.context_switch"),
@@ -46,51 +53,186 @@ def engine_params(cfg: Config) -> dict[str, int]:
         "rt_period": parse_duration(s.rt_period, "sched.rt_period"),
         "fs_runtime": parse_duration(s.fair_server_runtime, "sched.fair_server_runtime"),
         "fs_period": parse_duration(s.fair_server_period, "sched.fair_server_period"),
+        "strategy": _core.STRATEGIES[strategy],
+        "pcp_rule": _PCP_RULE[m.pcp_high_rule or prof.pcp_high_rule],
+        "lock_base_ns": parse_duration(m.lock_base, "memory.lock_base"),
+        "page_cost_ns": parse_duration(m.page_cost, "memory.page_cost"),
+        "ipi_latency_ns": parse_duration(d.ipi_latency, "drain.ipi_latency"),
+        "remote_chunk": remote_chunk,
+        "reclaim_ns": parse_duration(r.reclaim_time, "reclaim.reclaim_time"),
+        "reclaim_success": float(r.success_rate),
+        "reclaim_pages": r.pages_per_attempt,
+        "max_retries": r.max_retries,
+        "oom_release": r.oom_release,
+        "kswapd_ns_per_page": max(1, round(1e9 / r.kswapd_rate)),
+        "retry_ns": parse_duration(r.retry_interval, "reclaim.retry_interval"),
+        "wq_hog": int(prof.wq_hog_detection if wq.hog_detection is None else wq.hog_detection),
+        "nsources": len(wq.sources),
+        "wq_hog_ns": parse_duration(wq.hog_threshold, "workqueue.hog_threshold"),
+        "vmstat_ns": parse_duration(wq.vmstat_update, "workqueue.vmstat_update"),
+        "sample_ns": parse_duration(m.sample_interval, "memory.sample_interval"),
         "base_slice": parse_duration(s.base_slice, "sched.base_slice") * factor
         if s.base_slice is not None else prof.base_slice_ns * factor,
+        "workers": wq.workers_per_pool,
+        "hist_drain": -1,
+        "hist_dispatch": -1,
     }
 
 
-def build_tasks(cfg: Config, base_slice: int) -> tuple[np.ndarray, np.ndarray, list[str], int]:
-    """The task table of the engine (vectorised per Task spec), the spec index of
-    every task, the spec names and the number of histograms."""
+def _task_rows(n: int, cpus: np.ndarray, kind: str, policy: str, prio: int, nice: int,
+               base_slice: int) -> np.ndarray:
+    rows = np.zeros(n, dtype=_core.TASK_DTYPE)
+    rows["cpu"] = cpus
+    rows["kind"] = _core.KINDS[kind]
+    rows["policy"] = _POLICY[policy]
+    rows["prio"] = prio
+    rows["weight"] = profiles.SCHED_PRIO_TO_WEIGHT[nice + 20]
+    rows["wmult"] = profiles.SCHED_PRIO_TO_WMULT[nice + 20]
+    rows["hist"] = -1
+    rows["hist_stall"] = -1
+    rows["run_dist"] = -1
+    rows["slice"] = base_slice
+    rows["remaining"] = -1
+    rows["item"] = -1
+    rows["pool"] = -1
+    rows["link"] = -1
+    rows["stall_start"] = -1
+    return rows
+
+
+def build_tasks(cfg: Config, params: dict, node_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The workload tasks (vectorised per Task spec) then the kernel threads
+    (kswapd per node; kworkers per pool; the drain kthread per CPU), the spec
+    index of every task (-1 for kernel threads) and the names of the specs."""
     ncpu = cfg.topology.ncpu
-    parts = []
-    specs = []
+    base_slice = params["base_slice"]
+    parts, specs = [], []
     for i, t in enumerate(cfg.tasks):
         cpus = np.repeat(t.cpu_ids(ncpu), t.per_cpu)
-        rows = np.zeros(len(cpus), dtype=_core.TASK_DTYPE)
-        rows["cpu"] = cpus
-        rows["kind"] = _KIND[t.kind]
-        rows["policy"] = _POLICY[t.policy]
-        rows["prio"] = t.prio
-        rows["weight"] = profiles.SCHED_PRIO_TO_WEIGHT[t.nice + 20]
-        rows["wmult"] = profiles.SCHED_PRIO_TO_WMULT[t.nice + 20]
-        rows["hist"] = -1
-        if t.kind == "periodic":
+        rows = _task_rows(len(cpus), cpus, t.kind, t.policy, t.prio, t.nice, base_slice)
+        if t.kind in ("periodic", "extdrain"):
             rows["period"] = parse_duration(t.period, "period")
-            rows["runtime"] = parse_duration(t.runtime, "runtime")
+            rows["runtime"] = parse_duration(t.runtime, "runtime") if t.runtime is not None else 0
         rows["phase"] = parse_duration(t.phase, "phase")
         for name, value in (("run", t.run), ("sleep", t.sleep)):
             if value is not None:
-                d = as_dist(value)
-                rows[f"{name}_dist"] = _DIST[d.kind]
-                rows[f"{name}_a"] = parse_duration(d.mean, name)
-                rows[f"{name}_b"] = d.sigma
+                dist = as_dist(value)
+                rows[f"{name}_dist"] = _DIST[dist.kind]
+                rows[f"{name}_a"] = parse_duration(dist.mean, name)
+                rows[f"{name}_b"] = dist.sigma
+        if t.kind == "bursty":
+            rows["run_dist"] = _DIST[as_dist(t.run).kind]
         np_len = parse_duration(t.nonpreempt, "nonpreempt")
         if np_len:
             rows["np_len"] = np_len
             rows["np_every"] = parse_duration(t.nonpreempt_every, "nonpreempt_every")
-        rows["slice"] = parse_duration(t.slice, "slice") if t.slice is not None else base_slice
-        rows["remaining"] = -1
+        if t.slice is not None:
+            rows["slice"] = parse_duration(t.slice, "slice")
+        rows["zone"] = node_of[cpus] if t.zone is None else t.zone
+        if t.kind == "allocator":
+            net = t.free_rate - t.alloc_rate
+            rows["flow_dir"] = 1 if net > 0 else -1
+            rows["flow_ns"] = max(1, round(1e9 / abs(net)))
+            rows["held"] = t.held
+            rows["flags"] |= _core.TASK_FLAGS["reclaim"] if t.reclaim else 0
+        if t.force:
+            rows["flags"] |= _core.TASK_FLAGS["force"]
         parts.append(rows)
         specs.append(np.full(len(cpus), i, dtype=np.int32))
-    tasks = np.concatenate(parts) if parts else np.zeros(0, dtype=_core.TASK_DTYPE)
-    spec = np.concatenate(specs) if specs else np.zeros(0, dtype=np.int32)
-    periodic_ids = np.flatnonzero(tasks["kind"] == _KIND["periodic"])
-    tasks["hist"][periodic_ids] = 2 * np.arange(len(periodic_ids), dtype=np.int32)
+    # kernel threads
+    sizes = cfg.topology.sizes()
+    first = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
+    if cfg.reclaim.kswapd:
+        rows = _task_rows(len(sizes), first, "kswapd", "normal", 0, 0, base_slice)
+        rows["zone"] = np.arange(len(sizes))
+        parts.append(rows)
+    cpu_ids = np.arange(ncpu, dtype=np.int32)
+    W = params["workers"]
+    pools = [(0, 0)]                                     # (pool kind, nice)
+    if params["strategy"] == _core.STRATEGIES["workqueue_highpri"] or any(
+            src.highpri for src in cfg.workqueue.sources):
+        pools.append((1, -20))
+    for kind, nice in pools:
+        cpus = np.repeat(cpu_ids, W)
+        rows = _task_rows(len(cpus), cpus, "kworker", "normal", 0, nice, base_slice)
+        rows["pool"] = cpus * _core.POOLS + kind
+        parts.append(rows)
+    if params["strategy"] in (_core.STRATEGIES["kthread"], _core.STRATEGIES["kthread_rfc_v1"]):
+        d = cfg.drain
+        rows = _task_rows(ncpu, cpu_ids, "kthread", d.kthread_policy, d.kthread_prio, 0, base_slice)
+        rows["pool"] = cpu_ids * _core.POOLS + 2
+        parts.append(rows)
+    tasks = np.concatenate(parts, dtype=_core.TASK_DTYPE)  # keeps the struct's trailing padding
+    nwork = sum(len(x) for x in specs)
+    spec = np.full(len(tasks), -1, dtype=np.int32)
+    if specs:
+        spec[:nwork] = np.concatenate(specs)
+    tasks["flags"][tasks["kind"] >= _core.KINDS["kworker"]] |= _core.TASK_FLAGS["created"]
     names = [t.name or f"{t.kind}{i}" for i, t in enumerate(cfg.tasks)]
-    return tasks, spec, names, 2 * len(periodic_ids)
+    return tasks, spec, names
+
+
+def build_memory(cfg: Config, params: dict, node_of: np.ndarray, cpus: np.ndarray,
+                 tasks: np.ndarray) -> np.ndarray:
+    """Zones with the kernel's watermarks, batch and high (MODEL.md 2, 6.1), and
+    the pcp of every CPU at time 0. Returns the zone table."""
+    m = cfg.memory
+    sizes = cfg.topology.sizes()
+    managed = m.node_pages(len(sizes))
+    wmarks = profiles.zone_watermarks(managed, m.min_free_kbytes, m.watermark_scale_factor, kernel=cfg.kernel)
+    rule = m.pcp_high_rule or cfg.profile.pcp_high_rule
+    zones = np.zeros(len(sizes), dtype=_core.ZONE_DTYPE)
+    first = 0
+    for z, (pages, (wmin, wlow, whigh), n) in enumerate(zip(managed, wmarks, sizes)):
+        raw_batch = profiles.zone_batchsize(pages, kernel=cfg.kernel)
+        batch = m.batch if m.batch is not None else max(1, raw_batch)
+        hmin, hmax = profiles.pcp_high(rule, pages, wlow, raw_batch, n)
+        if m.high is not None:
+            hmin = hmax = m.high
+        hmin, hmax = max(hmin, batch), max(hmax, batch)
+        zone = zones[z]
+        zone["managed"], zone["wmark_min"], zone["wmark_low"], zone["wmark_high"] = pages, wmin, wlow, whigh
+        zone["batch"], zone["high_min"], zone["high_max"] = batch, hmin, hmax
+        zone["first_cpu"], zone["ncpu"] = first, n
+        zone["kswapd"] = -1
+        in_use = int(m.in_use * pages)
+        fill = min(int(m.pcp_fill * hmin), (pages - in_use) // (2 * n))
+        cpus["pcp_count"][first:first + n] = fill
+        cpus["pcp_high"][first:first + n] = hmin
+        zone["pcp_pages"] = fill * n
+        zone["in_use"] = in_use
+        zone["free"] = pages - in_use - fill * n
+        first += n
+    # pages the allocators hold at the start come out of in_use
+    held = np.bincount(tasks["zone"], weights=tasks["held"], minlength=len(zones)).astype(np.int64)
+    if np.any(held > zones["in_use"]):
+        bad = int(np.argmax(held > zones["in_use"]))
+        raise ConfigError("tasks[].held", int(held[bad]),
+                          f"at most the zone's in-use pages at the start ({int(zones['in_use'][bad])} on node {bad})")
+    kswapd = np.flatnonzero(tasks["kind"] == _core.KINDS["kswapd"])
+    zones["kswapd"][tasks["zone"][kswapd]] = kswapd
+    if params["remote_chunk"] < 0:
+        params["remote_chunk"] = 0                       # whole list per lock hold (6.0-6.9)
+    elif cfg.drain.remote_chunk is None:
+        params["remote_chunk"] = int(zones["batch"].max()) << params["remote_chunk"]   # batch << 5
+    return zones
+
+
+def build_sources(cfg: Config, ncpu: int) -> np.ndarray:
+    """Background work sources, one row per (CPU, source); rate 0 where a
+    source does not apply."""
+    srcs = cfg.workqueue.sources
+    out = np.zeros((ncpu, len(srcs)), dtype=_core.SOURCE_DTYPE)
+    for k, src in enumerate(srcs):
+        cpus = Task(cpus=src.cpus).cpu_ids(ncpu)
+        dur, sl = as_dist(src.duration), as_dist(src.sleep)
+        col = out[:, k]
+        col["rate"][cpus] = src.rate
+        col["dur_dist"], col["dur_a"], col["dur_b"] = _DIST[dur.kind], parse_duration(dur.mean, "duration"), dur.sigma
+        col["sleep_dist"], col["sleep_a"], col["sleep_b"] = _DIST[sl.kind], parse_duration(sl.mean, "sleep"), sl.sigma
+        col["sleep_prob"] = src.sleep_prob
+        col["highpri"] = int(src.highpri)
+    return np.ascontiguousarray(out).reshape(-1)
 
 
 class Simulation:
@@ -105,15 +247,47 @@ class Simulation:
         config.validate()
         self.config = config
         params = engine_params(config)
-        tasks, self.task_spec, self.spec_names, nhist = build_tasks(config, params.pop("base_slice"))
+        sizes = config.topology.sizes()
         ncpu = config.topology.ncpu
+        node_of = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
+        tasks, self.task_spec, self.spec_names = build_tasks(config, params, node_of)
         cpus = np.zeros(ncpu, dtype=_core.CPU_DTYPE)
-        cpus["curr"] = -1
-        cpus["rt_head"] = -1
-        cpus["fair_head"] = -1
-        cpus["fair_tail"] = -1
+        for name in ("curr", "rt_head", "fair_head", "fair_tail", "kthread", "ipi_call"):
+            cpus[name] = -1
+        cpus["node"] = node_of
+        cpus["online"] = 1
         cpus["isolated"][np.asarray(config.topology.isolated, dtype=np.int64)] = 1
-        nslot = ncpu * 4 + len(tasks)
+        zones = build_memory(config, params, node_of, cpus, tasks)
+        # histograms: 2 per periodic task, 1 per allocator, then drain latency and dispatch delay
+        periodic_ids = np.flatnonzero(tasks["kind"] == _core.KINDS["periodic"])
+        tasks["hist"][periodic_ids] = 2 * np.arange(len(periodic_ids), dtype=np.int32)
+        alloc_ids = np.flatnonzero(tasks["kind"] == _core.KINDS["allocator"])
+        tasks["hist_stall"][alloc_ids] = 2 * len(periodic_ids) + np.arange(len(alloc_ids), dtype=np.int32)
+        nhist = 2 * len(periodic_ids) + len(alloc_ids) + 2
+        params["hist_drain"], params["hist_dispatch"] = nhist - 2, nhist - 1
+        nslot = ncpu * _core.SLOTS + len(tasks) + 1
+        nsrc = len(config.workqueue.sources)
+        nitem = 2 * ncpu + 16 * ncpu + 256
+        items = np.zeros(nitem, dtype=_core.ITEM_DTYPE)
+        items["next"] = np.append(np.arange(1, nitem), -1)
+        items["next"][: 2 * ncpu] = -1
+        items["queued_at"] = -1
+        items["call"] = -1
+        items["source"] = -1
+        pools = np.zeros(ncpu * _core.POOLS, dtype=_core.POOL_DTYPE)
+        pools["cpu"] = np.repeat(np.arange(ncpu), _core.POOLS)
+        pools["head"] = pools["tail"] = pools["idle"] = -1
+        duration_ns = parse_duration(config.duration, "duration")
+        sample_ns = params["sample_ns"]
+        nsample = min(duration_ns // sample_ns + 1, 100_000) if sample_ns else 0
+        drain = np.zeros(1, dtype=_core.DRAIN_DTYPE)
+        for name in ("owner", "wait_head", "wait_tail", "call", "cur_cpu"):
+            drain[name] = -1
+        counters = np.zeros(1, dtype=_core.COUNTERS_DTYPE)
+        counters["item_free"] = 2 * ncpu if nitem > 2 * ncpu else -1
+        param_arr = np.zeros(1, dtype=_core.PARAMS_DTYPE)
+        for name in _core.PARAMS_DTYPE.names:
+            param_arr[name] = params[name]
         arrays = {
             "tasks": tasks,
             "task_stats": np.zeros(len(tasks), dtype=_core.TASK_STATS_DTYPE),
@@ -123,10 +297,23 @@ class Simulation:
             "heap_pos": np.full(nslot, -1, dtype=np.int32),
             "hist_stats": np.zeros(nhist, dtype=_core.HIST_STATS_DTYPE),
             "hist_counts": np.zeros(nhist * _core.HIST_NBUCKETS, dtype=np.int64),
+            "zones": zones,
+            "pools": pools,
+            "items": items,
+            "sources": build_sources(config, ncpu),
+            "source_next": np.zeros(ncpu * nsrc, dtype=np.int64),
+            "calls": np.zeros(config.drain.max_calls, dtype=_core.CALL_DTYPE),
+            "targets": np.zeros(config.drain.max_targets, dtype=_core.TARGET_DTYPE),
+            "target_cpus": np.zeros(ncpu, dtype=np.int32),
+            "target_recs": np.zeros(ncpu, dtype=np.int32),
+            "samples": np.zeros(nsample * (1 + 2 * len(zones)), dtype=np.int64),
+            "drain": drain,
+            "counters": counters,
+            "params": param_arr,
         }
         bitgen = np.random.PCG64(np.random.SeedSequence(config.seed))
-        self._engine = _core.Engine(arrays, params, bitgen)
-        self.duration_ns = parse_duration(config.duration, "duration")
+        self._engine = _core.Engine(arrays, bitgen)
+        self.duration_ns = duration_ns
 
     # -- SimPy-style verbs -------------------------------------------------
     def run(self, until: Duration | None = None) -> int:
@@ -174,24 +361,62 @@ class Simulation:
         """Every engine array (structured numpy arrays), live."""
         return self._engine.arrays
 
+    def task_names(self) -> list[str]:
+        """A name per task: the spec's name, or the kernel's thread names
+        (``kswapd0``, ``kworker/3:1``, ``kworker/3:0H``, ``pg_drain/3``)."""
+        ts = self._engine.arrays["tasks"]
+        names, nth = [], {}
+        for ti, spec in enumerate(self.task_spec):
+            if spec >= 0:
+                names.append(self.spec_names[spec])
+                continue
+            kind, cpu = int(ts["kind"][ti]), int(ts["cpu"][ti])
+            if kind == _core.KINDS["kswapd"]:
+                names.append(f"kswapd{int(ts['zone'][ti])}")
+            elif kind == _core.KINDS["kthread"]:
+                names.append(f"pg_drain/{cpu}")
+            else:
+                pool = int(ts["pool"][ti])
+                k = nth[pool] = nth.get(pool, -1) + 1
+                names.append(f"kworker/{cpu}:{k}{'H' if pool % _core.POOLS == 1 else ''}")
+        return names
+
     def results(self) -> Results:
         """A snapshot of everything measured so far."""
         self._engine.flush()
         a = self._engine.arrays
+        k = a["counters"][0]
         ts, st = a["tasks"], a["task_stats"]
-        tasks = {k: ts[k].copy() for k in ("cpu", "kind", "policy", "prio")}
+        tasks = {name: ts[name].copy() for name in ("cpu", "kind", "policy", "prio", "zone", "held")}
         tasks["nice"] = np.searchsorted(-np.asarray(profiles.SCHED_PRIO_TO_WEIGHT), -ts["weight"]) - 20
         tasks["spec"] = self.task_spec.copy()
-        tasks.update({k: st[k].copy() for k in st.dtype.names})
-        cpus = {k: a["cpu_stats"][k].copy() for k in a["cpu_stats"].dtype.names}
+        tasks.update({name: st[name].copy() for name in st.dtype.names})
+        cpus = {name: a["cpu_stats"][name].copy() for name in a["cpu_stats"].dtype.names}
+        cpus["pcp_count"] = a["cpus"]["pcp_count"].copy()
+        cpus["pcp_high"] = a["cpus"]["pcp_high"].copy()
         counts = a["hist_counts"].reshape(-1, _core.HIST_NBUCKETS)
-        lat, resp = {}, {}
-        for ti in np.flatnonzero(ts["hist"] >= 0):
-            h = int(ts["hist"][ti])
-            lat[int(ti)] = Histogram.from_engine(counts[h], a["hist_stats"][h])
-            resp[int(ti)] = Histogram.from_engine(counts[h + 1], a["hist_stats"][h + 1])
-        return Results(self.now, self.events, tasks, cpus,
-                       [self.spec_names[i] for i in self.task_spec], lat, resp, self.config)
+
+        def hist(h: int) -> Histogram:
+            return Histogram.from_engine(counts[h], a["hist_stats"][h])
+
+        lat = {int(ti): hist(int(ts["hist"][ti])) for ti in np.flatnonzero(ts["hist"] >= 0)}
+        resp = {int(ti): hist(int(ts["hist"][ti]) + 1) for ti in np.flatnonzero(ts["hist"] >= 0)}
+        stall = {int(ti): hist(int(ts["hist_stall"][ti])) for ti in np.flatnonzero(ts["hist_stall"] >= 0)}
+        p = a["params"][0]
+        nz = len(a["zones"])
+        samples = a["samples"].reshape(-1, 1 + 2 * nz)[: int(k["nsample"])]
+        return Results(
+            now=self.now, events=self.events, tasks=tasks, cpus=cpus, task_names=self.task_names(),
+            wakeup_latency=lat, response_time=resp, alloc_stall=stall,
+            drain_latency=hist(int(p["hist_drain"])), dispatch_delay=hist(int(p["hist_dispatch"])),
+            zones={name: a["zones"][name].copy() for name in a["zones"].dtype.names},
+            calls={name: a["calls"][name][: int(k["ncall"])].copy() for name in a["calls"].dtype.names},
+            targets={name: a["targets"][name][: int(k["ntarget_rec"])].copy() for name in a["targets"].dtype.names},
+            memory={"time": samples[:, 0].copy(), "free": samples[:, 1::2].copy(), "pcp": samples[:, 2::2].copy()},
+            dropped={"calls": int(k["calls_dropped"]), "targets": int(k["targets_dropped"]),
+                     "work_items": int(k["items_dropped"])},
+            strategy=next(n for n, v in _core.STRATEGIES.items() if v == p["strategy"]),
+            config=self.config)
 
     def __reduce__(self):
         return (_restore, (self.config, self._engine, self.task_spec, self.spec_names, self.duration_ns))

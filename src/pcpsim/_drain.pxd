@@ -1,0 +1,591 @@
+# cython: language_level=3
+"""Work, reclaim and drain_all_pages() (MODEL.md 5, 6.4, 7).
+
+- Per-CPU worker pools (``queue_work_on``, concurrency management, the 6.5+
+  CPU-hog rule) and the RFC's per-CPU ``kthread_worker``.
+- The allocation slow path: refill, direct reclaim, the drain, OOM; kswapd.
+- ``__drain_all_pages()``: the ``pcpu_drain_mutex`` trylock rule, the target
+  set and the dispatch strategies (IPI, workqueue, kthread, remote).
+
+Tasks do kernel work in *sections* (``task.sect_kind``): CPU time with a known
+length that ends in ``section_done()``. A zero-length section is a
+continuation: it runs as soon as the task is on its CPU again.
+"""
+from libc.stdint cimport int32_t, int64_t
+from pcpsim._state cimport *
+from pcpsim._eventq cimport timer_arm, timer_cancel
+from pcpsim._hist cimport hist_record
+from pcpsim._rng cimport sample_duration, _uniform
+from pcpsim._mm cimport (zone_lock, pcp_add, pcp_drain_all, nr_pcp_free, pcp_free_threshold,
+                         PCP_RULE_AUTOTUNE)
+from pcpsim._sched cimport (cpu_slot, task_slot, is_fair, update_curr, schedule, wake_up_task,
+                            block_current, rearm_curr_timer, after_event, charge_overhead,
+                            nonpreempt_left, timer_set)
+
+cdef enum:
+    POOL_NORMAL = 0
+    POOL_HIGHPRI = 1
+    POOL_KTHREAD = 2
+    POOLS_PER_CPU = 3
+
+
+cdef inline void set_section(task_t* t, int32_t kind, int64_t left, int32_t np, int32_t cat) noexcept nogil:
+    t.sect_kind = kind
+    t.sect_left = left
+    t.sect_np = np
+    t.cat = cat
+
+
+cdef inline void end_section(task_t* t) noexcept nogil:
+    t.sect_kind = SECT_NONE
+    t.sect_left = 0
+    t.sect_np = NP_NONE
+    t.cat = CAT_WORKLOAD
+
+
+cdef inline int64_t prio_key(task_t* t) noexcept nogil:
+    """Higher is more important: RT by priority above every fair weight."""
+    return (<int64_t>1 << 40) + t.prio if not is_fair(t) else t.weight
+
+
+# ---------------------------------------------------------------- work items and pools
+
+cdef inline int32_t item_alloc(sim_t* s) noexcept nogil:
+    cdef int32_t i = s.item_free
+    if i >= 0:
+        s.item_free = s.items[i].next
+        s.items[i].next = -1
+    return i
+
+
+cdef inline void item_release(sim_t* s, int32_t i) noexcept nogil:
+    # items [0, 2 * ncpu) are static per-CPU works (struct pcpu_drain, vmstat_work)
+    s.items[i].queued_at = -1
+    if i >= 2 * s.ncpu:
+        s.items[i].next = s.item_free
+        s.item_free = i
+
+
+cdef inline void pool_wake_worker(sim_t* s, int32_t pi, int64_t now) noexcept nogil:
+    """wake_up_worker(): an idle worker starts processing the worklist."""
+    cdef pool_t* pool = &s.pools[pi]
+    cdef int32_t w = pool.idle
+    if w < 0:
+        return
+    pool.idle = s.tasks[w].link
+    s.tasks[w].link = -1
+    pool.nr_running += 1
+    s.tasks[w].item = -1
+    set_section(&s.tasks[w], SECT_ITEM, 0, NP_NONE, CAT_WORK)
+    wake_up_task(s, w, now)
+
+
+cdef inline void pool_queue(sim_t* s, int32_t pi, int32_t item, int64_t now) noexcept nogil:
+    """queue_work_on() / kthread_queue_work(): append to the FIFO worklist and
+    wake a worker when none of the pool is running (concurrency management)."""
+    cdef pool_t* pool = &s.pools[pi]
+    s.items[item].next = -1
+    s.items[item].queued_at = now
+    s.items[item].started_at = -1
+    if pool.tail >= 0:
+        s.items[pool.tail].next = item
+    else:
+        pool.head = item
+    pool.tail = item
+    pool.nr_items += 1
+    if pool.nr_running == 0:
+        pool_wake_worker(s, pi, now)
+
+
+cdef inline int32_t pool_pop(sim_t* s, pool_t* pool) noexcept nogil:
+    cdef int32_t i = pool.head
+    pool.head = s.items[i].next
+    if pool.head < 0:
+        pool.tail = -1
+    pool.nr_items -= 1
+    s.items[i].next = -1
+    return i
+
+
+# ---------------------------------------------------------------- drain_all_pages
+
+cdef inline void record_target_start(sim_t* s, int32_t k, int64_t now) noexcept nogil:
+    cdef int32_t r = s.target_recs[k]
+    if r >= 0 and s.targets[r].start < 0:
+        s.targets[r].start = now
+        hist_record(s, s.p.hist_dispatch, now - s.targets[r].queued)
+
+
+cdef inline void target_finished(sim_t* s, int32_t k, int64_t end, int64_t pages) noexcept nogil:
+    """One target of the call in progress is drained."""
+    cdef drain_t* d = &s.drain
+    cdef int32_t r = s.target_recs[k]
+    cdef call_t* call
+    cdef int64_t delay
+    if r >= 0:
+        s.targets[r].end = end
+        s.targets[r].pages += pages
+    if d.call >= 0:
+        call = &s.calls[d.call]
+        call.pages += pages
+        if r >= 0:
+            delay = s.targets[r].start - s.targets[r].queued
+            if call.slowest_cpu < 0 or delay > call.slowest_delay:
+                call.slowest_cpu = s.target_cpus[k]
+                call.slowest_delay = delay
+    if end > d.max_end:
+        d.max_end = end
+    d.pending -= 1
+
+
+cdef inline int32_t new_call(sim_t* s, int32_t caller, int32_t zone, int32_t force, int64_t now) noexcept nogil:
+    cdef int32_t i
+    if s.ncall >= s.call_cap:
+        s.calls_dropped += 1
+        return -1
+    i = s.ncall
+    s.ncall += 1
+    s.calls[i].start = now
+    s.calls[i].end = -1
+    s.calls[i].caller = caller
+    s.calls[i].zone = zone
+    s.calls[i].force = force
+    s.calls[i].skipped = 0
+    s.calls[i].ntargets = 0
+    s.calls[i].slowest_cpu = -1
+    s.calls[i].slowest_delay = 0
+    s.calls[i].pages = 0
+    s.calls[i].stranded = 0
+    s.calls[i].inversion_ns = 0
+    return i
+
+
+cdef inline int32_t new_target(sim_t* s, int32_t call, int32_t cpu, int64_t now) noexcept nogil:
+    cdef int32_t i
+    if call < 0 or s.ntarget_rec >= s.target_cap:
+        s.targets_dropped += 1
+        return -1
+    i = s.ntarget_rec
+    s.ntarget_rec += 1
+    s.targets[i].call = call
+    s.targets[i].cpu = cpu
+    s.targets[i].queued = now
+    s.targets[i].start = -1
+    s.targets[i].end = -1
+    s.targets[i].pages = 0
+    return i
+
+
+cdef inline int32_t drain_target_set(sim_t* s, int32_t zone, int32_t force) noexcept nogil:
+    """The CPUs whose pcp for ``zone`` (any zone when -1) holds pages, or every
+    online CPU with force_all_cpus (a racy snapshot in the kernel too)."""
+    cdef int32_t c, n = 0
+    for c in range(s.ncpu):
+        if not s.cpus[c].online:
+            continue
+        if force or (s.cpus[c].pcp_count > 0 and (zone < 0 or s.cpus[c].node == zone)):
+            s.target_cpus[n] = c
+            n += 1
+    return n
+
+
+cdef inline int32_t drain_worker_pool(sim_t* s, int32_t c) noexcept nogil:
+    if s.p.strategy == STRAT_WQ_HIGHPRI:
+        return c * POOLS_PER_CPU + POOL_HIGHPRI
+    if s.p.strategy == STRAT_KTHREAD or s.p.strategy == STRAT_KTHREAD_V1:
+        return c * POOLS_PER_CPU + POOL_KTHREAD
+    return c * POOLS_PER_CPU + POOL_NORMAL
+
+
+cdef inline bint drain_all_pages(sim_t* s, int32_t c, int32_t ti, int32_t zone, int32_t force,
+                                 int64_t now) noexcept nogil:
+    """__drain_all_pages(zone, force_all_cpus) called by the current task ``ti``
+    of CPU ``c``. Returns False when the call returned at once (a global drain
+    that lost the trylock, or nothing to drain): the caller goes on; True when
+    the caller now waits (asleep, spinning or draining) for its continuation."""
+    cdef drain_t* d = &s.drain
+    cdef task_t* t = &s.tasks[ti]
+    cdef int32_t call, k, n, tc, pi, r
+    s.tstats[ti].drain_calls += 1
+    if d.owner >= 0:
+        if zone < 0:
+            # mutex_trylock() failed: "global drain already running: just skip"
+            s.tstats[ti].skipped_drains += 1
+            call = new_call(s, ti, zone, force, now)
+            if call >= 0:
+                s.calls[call].skipped = 1
+                s.calls[call].end = now
+            return False
+        # zone-specific callers sleep in mutex_lock(); the unlock hands it over
+        t.link = -1
+        if d.wait_tail >= 0:
+            s.tasks[d.wait_tail].link = ti
+        else:
+            d.wait_head = ti
+        d.wait_tail = ti
+        set_section(t, SECT_CALL, 0, NP_NONE, CAT_DRAIN)
+        block_current(s, c, now)
+        return True
+    d.owner = ti
+    call = new_call(s, ti, zone, force, now)
+    d.call = call
+    n = drain_target_set(s, zone, force)
+    d.ntargets = n
+    d.pending = n
+    d.cursor = 0
+    d.cur_cpu = -1
+    d.max_end = now
+    if call >= 0:
+        s.calls[call].ntargets = n
+    for k in range(n):
+        s.target_recs[k] = new_target(s, call, s.target_cpus[k], now)
+    if n == 0:
+        drain_done(s, now)
+        return False
+    if s.p.strategy == STRAT_REMOTE:
+        set_section(t, SECT_REMOTE, 0, NP_NONE, CAT_DRAIN)
+        return True
+    if s.p.strategy == STRAT_IPI:
+        set_section(t, SECT_IPI_WAIT, NO_TIME, NP_PREEMPT_OFF, CAT_DRAIN)
+        for k in range(n):
+            tc = s.target_cpus[k]
+            s.cpus[tc].ipi_call = k
+            s.cpus[tc].ipi_sent = now
+            timer_arm(s, cpu_slot(tc, SLOT_IPI), now if tc == c else now + s.p.ipi_latency_ns)
+        return True
+    # workqueue / kthread: queue the per-CPU drain work, then flush_work() each
+    for k in range(n):
+        tc = s.target_cpus[k]
+        pi = drain_worker_pool(s, tc)
+        s.items[tc].kind = ITEM_DRAIN
+        s.items[tc].call = k
+        s.items[tc].source = -1
+        pool_queue(s, pi, tc, now)
+    set_section(t, SECT_RETRY, 0, NP_NONE, CAT_WORKLOAD)
+    if s.cpus[c].curr == ti and t.state == TASK_RUNNABLE:
+        block_current(s, c, now)
+    return True
+
+
+cdef inline void drain_done(sim_t* s, int64_t now) noexcept nogil:
+    """mutex_unlock(&pcpu_drain_mutex): record the call, hand the mutex to the
+    first sleeper and let the caller go on."""
+    cdef drain_t* d = &s.drain
+    cdef int32_t caller = d.owner
+    cdef int32_t w
+    cdef task_t* t = &s.tasks[caller]
+    if d.call >= 0:
+        s.calls[d.call].end = now
+        hist_record(s, s.p.hist_drain, now - s.calls[d.call].start)
+    d.owner = -1
+    d.call = -1
+    # the caller continues with its retry (it may be asleep in flush_work())
+    set_section(t, SECT_RETRY, 0, NP_NONE, CAT_WORKLOAD)
+    if t.state == TASK_SLEEPING:
+        wake_up_task(s, caller, now)
+    w = d.wait_head
+    if w >= 0:
+        d.wait_head = s.tasks[w].link
+        if d.wait_head < 0:
+            d.wait_tail = -1
+        s.tasks[w].link = -1
+        wake_up_task(s, w, now)
+
+
+cdef inline void remote_step(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
+    """drain_pages_zone() of the next target, from the caller's CPU (6.0+): take
+    the target's pcp->lock, free (a chunk of) its list under zone->lock."""
+    cdef drain_t* d = &s.drain
+    cdef task_t* t = &s.tasks[ti]
+    cdef int32_t tc, k
+    cdef cpu_t* cpu
+    cdef zone_t* z
+    cdef int64_t pages, dur
+    if d.cur_cpu >= 0:
+        # the visit that just ended: release pcp->lock; the target's own flow
+        # went to the zone meanwhile
+        tc = d.cur_cpu
+        k = d.cursor
+        if tc != c:
+            update_curr(s, tc, now)
+        s.cpus[tc].pcp_locked = 0
+        d.cur_cpu = -1
+        if tc != c:
+            after_event(s, tc, now)
+        if s.cpus[tc].pcp_count == 0 or s.p.remote_chunk == 0:
+            target_finished(s, k, now, 0)
+            d.cursor += 1
+        # a preemption point between two lock holds
+        set_section(t, SECT_REMOTE, 0, NP_NONE, CAT_DRAIN)
+        return
+    if d.cursor >= d.ntargets:
+        drain_done(s, now)
+        return
+    k = d.cursor
+    tc = s.target_cpus[k]
+    if tc != c:
+        update_curr(s, tc, now)
+    cpu = &s.cpus[tc]
+    z = &s.zones[cpu.node]
+    record_target_start(s, k, now)
+    pages = pcp_drain_all(z, cpu, s.p.remote_chunk)
+    if s.target_recs[k] >= 0:
+        s.targets[s.target_recs[k]].pages += pages
+    if d.call >= 0:
+        s.calls[d.call].pages += pages
+    dur = zone_lock(s, c, z, now, pages)
+    cpu.pcp_locked = 1
+    d.cur_cpu = tc
+    if tc != c:
+        after_event(s, tc, now)
+    set_section(t, SECT_REMOTE, dur, NP_IRQS_OFF, CAT_DRAIN)
+
+
+cdef inline void on_ipi(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """The drain IPI arrives: drain_local_pages() in hard-IRQ context, unless
+    IRQs are off here (then when they come back on)."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef drain_t* d = &s.drain
+    cdef int32_t k = cpu.ipi_call
+    cdef task_t* caller
+    cdef int64_t np, pages, dur, end
+    update_curr(s, c, now)
+    if cpu.curr >= 0 and s.tasks[cpu.curr].sect_kind != SECT_NONE and s.tasks[cpu.curr].sect_np == NP_IRQS_OFF:
+        np = nonpreempt_left(&s.tasks[cpu.curr])
+        timer_arm(s, cpu_slot(c, SLOT_IPI), s.tasks[cpu.curr].exec_start + np)
+        return
+    if cpu.curr >= 0 and s.tasks[cpu.curr].sect_kind == SECT_NONE and nonpreempt_left(&s.tasks[cpu.curr]) > 0:
+        np = nonpreempt_left(&s.tasks[cpu.curr])
+        timer_arm(s, cpu_slot(c, SLOT_IPI), s.tasks[cpu.curr].exec_start + np)
+        return
+    cpu.ipi_call = -1
+    record_target_start(s, k, now if now > cpu.ovh_until else cpu.ovh_until)
+    pages = pcp_drain_all(&s.zones[cpu.node], cpu, 0)
+    dur = zone_lock(s, c, &s.zones[cpu.node], now, pages)
+    end = charge_overhead(s, c, now, dur, True)
+    target_finished(s, k, end, pages)
+    if d.pending == 0:
+        # the caller's spin ends when the last handler has finished
+        caller = &s.tasks[d.owner]
+        update_curr(s, caller.cpu, now)
+        caller.sect_left = d.max_end - caller.exec_start if d.max_end > caller.exec_start else 0
+        if caller.cpu != c:
+            after_event(s, caller.cpu, now)
+    after_event(s, c, now)
+
+
+# ---------------------------------------------------------------- allocation and reclaim
+
+cdef inline void wake_kswapd(sim_t* s, zone_t* z, int64_t now) noexcept nogil:
+    """wakeup_kswapd(): kswapd reclaims until the zone is above its high mark."""
+    cdef int32_t k = z.kswapd
+    if k < 0 or s.tasks[k].state == TASK_RUNNABLE:
+        return
+    z.reclaim_active += 1
+    set_section(&s.tasks[k], SECT_KSWAPD, s.p.reclaim_pages * s.p.kswapd_ns_per_page, NP_NONE, CAT_RECLAIM)
+    wake_up_task(s, k, now)
+
+
+cdef inline int64_t reclaim_pages(sim_t* s, zone_t* z, int64_t want) noexcept nogil:
+    """Reclaim up to ``want`` in-use pages back to the zone (shrink_node())."""
+    if want > z.in_use:
+        want = z.in_use
+    z.in_use -= want
+    z.free += want
+    z.reclaimed += want
+    return want
+
+
+cdef inline void end_stall(sim_t* s, int32_t ti, int64_t now) noexcept nogil:
+    cdef task_t* t = &s.tasks[ti]
+    if t.stall_start < 0:
+        return
+    s.tstats[ti].stalls += 1
+    s.tstats[ti].stall_ns += now - t.stall_start
+    if t.hist_stall >= 0:
+        hist_record(s, t.hist_stall, now - t.stall_start)
+    if t.flags & TF_RECLAIM:
+        s.zones[t.zone].reclaim_active -= 1
+    t.stall_start = -1
+
+
+cdef inline void alloc_refill(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
+    """The pcp is empty: rmqueue_bulk() a batch from the zone, or enter the slow
+    path when that would take the zone below its min watermark."""
+    cdef task_t* t = &s.tasks[ti]
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef zone_t* z = &s.zones[t.zone]
+    cdef int64_t want = z.batch
+    if z.free < z.wmark_low:
+        wake_kswapd(s, z, now)
+    if z.free - want >= z.wmark_min:
+        z.free -= want
+        pcp_add(z, cpu, want)
+        cpu.pcp_free_factor >>= 1
+        if s.p.pcp_rule == PCP_RULE_AUTOTUNE and z.free > z.wmark_high:
+            cpu.pcp_high = <int32_t>(cpu.pcp_high + z.batch if cpu.pcp_high + z.batch < z.high_max else z.high_max)
+        end_stall(s, ti, now)
+        set_section(t, SECT_REFILL, zone_lock(s, c, z, now, want), NP_IRQS_OFF, CAT_ALLOC)
+        return
+    if t.stall_start < 0:
+        t.stall_start = now
+        t.attempts = 0
+        if t.flags & TF_RECLAIM:
+            z.reclaim_active += 1
+    if t.flags & TF_RECLAIM:
+        t.drained = 0
+        set_section(t, SECT_RECLAIM, s.p.reclaim_ns, NP_NONE, CAT_RECLAIM)
+    else:
+        # no direct reclaim: wait and retry (congestion_wait-like)
+        set_section(t, SECT_RETRY, 0, NP_NONE, CAT_WORKLOAD)
+        block_current(s, c, now)
+        timer_arm(s, task_slot(s, ti), now + s.p.retry_ns)
+
+
+cdef inline void alloc_retry(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
+    """get_page_from_freelist() again after reclaim or a drain; a failed retry
+    after a drain ends the attempt (should_reclaim_retry(), OOM after the limit)."""
+    cdef task_t* t = &s.tasks[ti]
+    cdef zone_t* z = &s.zones[t.zone]
+    if z.free - z.batch >= z.wmark_min or not (t.flags & TF_RECLAIM):
+        alloc_refill(s, c, ti, now)
+        return
+    t.attempts += 1
+    if t.attempts > s.p.max_retries:
+        z.oom_events += 1
+        s.tstats[ti].ooms += 1
+        reclaim_pages(s, z, s.p.oom_release)
+        t.attempts = 0
+        alloc_refill(s, c, ti, now)
+        return
+    t.drained = 0
+    set_section(t, SECT_RECLAIM, s.p.reclaim_ns, NP_NONE, CAT_RECLAIM)
+
+
+cdef inline void reclaim_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
+    """__alloc_pages_direct_reclaim(): __perform_reclaim() made (or not) progress;
+    retry; if that fails after progress, drain_all_pages(NULL) once and retry."""
+    cdef task_t* t = &s.tasks[ti]
+    cdef zone_t* z = &s.zones[t.zone]
+    cdef int64_t got = 0
+    if _uniform(s.rng) < s.p.reclaim_success:
+        got = reclaim_pages(s, z, s.p.reclaim_pages)
+    if z.free - z.batch >= z.wmark_min:
+        alloc_refill(s, c, ti, now)
+        return
+    if got > 0 and not t.drained:
+        t.drained = 1
+        if drain_all_pages(s, c, ti, -1, 0, now):
+            return
+    alloc_retry(s, c, ti, now)
+
+
+cdef inline void kswapd_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
+    """balance_pgdat(): one chunk reclaimed; sleep once the zone is above high."""
+    cdef task_t* t = &s.tasks[ti]
+    cdef zone_t* z = &s.zones[t.zone]
+    reclaim_pages(s, z, s.p.reclaim_pages)
+    if z.free >= z.wmark_high or z.in_use == 0:
+        end_section(t)
+        z.reclaim_active -= 1
+        block_current(s, c, now)
+        return
+    set_section(t, SECT_KSWAPD, s.p.reclaim_pages * s.p.kswapd_ns_per_page, NP_NONE, CAT_RECLAIM)
+
+
+# ---------------------------------------------------------------- workers
+
+cdef inline void start_item(sim_t* s, int32_t c, int32_t w, int32_t item, int64_t now) noexcept nogil:
+    cdef task_t* t = &s.tasks[w]
+    cdef item_t* it = &s.items[item]
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef zone_t* z = &s.zones[cpu.node]
+    cdef int64_t pages, dur
+    cdef int32_t high
+    t.item = item
+    it.started_at = now
+    it.ran = t.sum_exec
+    if it.kind == ITEM_DRAIN:
+        # drain_local_pages_wq(): the whole pcp in one IRQs-off section
+        record_target_start(s, it.call, now)
+        pages = pcp_drain_all(z, cpu, 0)
+        it.cpu_left = pages
+        set_section(t, SECT_DRAIN, zone_lock(s, c, z, now, pages), NP_IRQS_OFF, CAT_DRAIN)
+        return
+    dur = it.cpu_left if it.sleep_at < 0 else it.cpu_left - it.sleep_at
+    if it.kind == ITEM_VMSTAT and s.p.pcp_rule == PCP_RULE_AUTOTUNE:
+        # decay_pcp_high() from refresh_cpu_vm_stats()
+        high = cpu.pcp_high - cpu.pcp_high // 8
+        if cpu.pcp_count - (z.batch << 5) > high:
+            high = cpu.pcp_count - (z.batch << 5)
+        if high < z.high_min:
+            high = <int32_t>z.high_min
+        cpu.pcp_high = high
+        if cpu.pcp_count > high:
+            pages = pcp_drain_all(z, cpu, cpu.pcp_count - high)
+            dur += zone_lock(s, c, z, now, pages)
+    set_section(t, SECT_ITEM, dur, NP_NONE, CAT_WORK)
+
+
+cdef inline void worker_next(sim_t* s, int32_t c, int32_t w, int64_t now) noexcept nogil:
+    """worker_thread() / kthread_worker_fn(): finish the item in hand, take the
+    next one while keep_working(), else go idle."""
+    cdef task_t* t = &s.tasks[w]
+    cdef pool_t* pool = &s.pools[t.pool]
+    cdef int32_t item = t.item
+    cdef item_t* it
+    cdef bint kthread = t.kind == KIND_KTHREAD
+    if item >= 0:
+        it = &s.items[item]
+        if it.kind == ITEM_GENERIC and it.sleep_at >= 0:
+            # the item sleeps part way: another worker may take the next item
+            it.cpu_left = it.sleep_at
+            it.sleep_at = -1
+            pool.nr_running -= 1
+            if pool.head >= 0 and pool.nr_running == 0:
+                pool_wake_worker(s, t.pool, now)
+            set_section(t, SECT_ITEM, it.cpu_left, NP_NONE, CAT_WORK)
+            block_current(s, c, now)
+            timer_arm(s, task_slot(s, w), now + it.sleep_len)
+            return
+        pool.items_run += 1
+        t.item = -1
+        if t.flags & TF_INTENSIVE:
+            t.flags &= ~TF_INTENSIVE
+            pool.nr_running += 1
+        if it.kind == ITEM_DRAIN:
+            target_finished(s, it.call, now, it.cpu_left)
+            item_release(s, item)
+            if s.drain.pending == 0 and s.drain.owner >= 0:
+                drain_done(s, now)
+        else:
+            item_release(s, item)
+    if pool.head >= 0 and (kthread or pool.nr_running <= 1):
+        start_item(s, c, w, pool_pop(s, pool), now)
+        return
+    # no more work: idle
+    end_section(t)
+    pool.nr_running -= 1
+    t.link = pool.idle
+    pool.idle = w
+    block_current(s, c, now)
+
+
+cdef inline void wq_worker_tick(sim_t* s, int32_t c) noexcept nogil:
+    """6.5+: a concurrency-managed item that ran longer than the threshold is
+    marked CPU_INTENSIVE, so the next item can start on another worker."""
+    cdef int32_t w = s.cpus[c].curr
+    cdef task_t* t
+    cdef pool_t* pool
+    if w < 0:
+        return
+    t = &s.tasks[w]
+    if t.kind != KIND_KWORKER or t.item < 0 or (t.flags & TF_INTENSIVE):
+        return
+    if t.sum_exec - s.items[t.item].ran <= s.p.wq_hog_ns:
+        return
+    t.flags |= TF_INTENSIVE
+    pool = &s.pools[t.pool]
+    pool.nr_running -= 1
+    if pool.head >= 0 and pool.nr_running == 0:
+        pool_wake_worker(s, t.pool, s.now)
