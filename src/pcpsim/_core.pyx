@@ -308,6 +308,7 @@ cdef class Engine:
         cdef int64_t cs, first
         cdef task_t* t
         cdef pool_t* pool
+        cdef source_t* src
         if self.started:
             return
         self.started = True
@@ -341,11 +342,14 @@ cdef class Engine:
                     timer_arm(s, cpu_slot(c, SLOT_VMSTAT), 1000000000)
                 first = NO_TIME
                 for k in range(s.p.nsources):
-                    if s.sources[c * s.p.nsources + k].rate > 0:
-                        s.source_next[c * s.p.nsources + k] = sample_duration(
-                            s.rng, DIST_EXP, 1e9 / s.sources[c * s.p.nsources + k].rate, 0.0)
-                    else:
+                    src = &s.sources[c * s.p.nsources + k]
+                    if src.rate <= 0:
                         s.source_next[c * s.p.nsources + k] = NO_TIME
+                    elif src.interval > 0:
+                        s.source_next[c * s.p.nsources + k] = src.start
+                    else:
+                        s.source_next[c * s.p.nsources + k] = src.start + sample_duration(
+                            s.rng, DIST_EXP, 1e9 / src.rate, 0.0)
                     if s.source_next[c * s.p.nsources + k] < first:
                         first = s.source_next[c * s.p.nsources + k]
                 if first != NO_TIME:

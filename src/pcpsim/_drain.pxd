@@ -386,13 +386,23 @@ cdef inline void wake_kswapd(sim_t* s, zone_t* z, int64_t now) noexcept nogil:
     wake_up_task(s, k, now)
 
 
-cdef inline int64_t reclaim_pages(sim_t* s, zone_t* z, int64_t want) noexcept nogil:
-    """Reclaim up to ``want`` in-use pages back to the zone (shrink_node())."""
+cdef inline int64_t reclaim_pages(sim_t* s, int32_t c, zone_t* z, int64_t want) noexcept nogil:
+    """Reclaim up to ``want`` in-use pages (shrink_node()). They are freed with
+    free_unref_page_list(): onto the reclaiming CPU's pcp up to its threshold,
+    the rest back to the zone. Pages on a pcp do not count for the zone's
+    watermarks: that is why a failed retry drains them (MODEL.md 6.4)."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef int64_t room, to_pcp
     if want > z.in_use:
         want = z.in_use
     z.in_use -= want
-    z.free += want
     z.reclaimed += want
+    to_pcp = 0
+    if s.cpus[c].node == z - s.zones and not cpu.pcp_locked:
+        room = pcp_free_threshold(z, cpu) - cpu.pcp_count
+        to_pcp = want if want < room else (room if room > 0 else 0)
+        pcp_add(z, cpu, to_pcp)
+    z.free += want - to_pcp
     return want
 
 
@@ -454,7 +464,7 @@ cdef inline void alloc_retry(sim_t* s, int32_t c, int32_t ti, int64_t now) noexc
     if t.attempts > s.p.max_retries:
         z.oom_events += 1
         s.tstats[ti].ooms += 1
-        reclaim_pages(s, z, s.p.oom_release)
+        reclaim_pages(s, c, z, s.p.oom_release)
         t.attempts = 0
         alloc_refill(s, c, ti, now)
         return
@@ -469,7 +479,7 @@ cdef inline void reclaim_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noex
     cdef zone_t* z = &s.zones[t.zone]
     cdef int64_t got = 0
     if _uniform(s.rng) < s.p.reclaim_success:
-        got = reclaim_pages(s, z, s.p.reclaim_pages)
+        got = reclaim_pages(s, c, z, s.p.reclaim_pages)
     if z.free - z.batch >= z.wmark_min:
         alloc_refill(s, c, ti, now)
         return
@@ -484,7 +494,7 @@ cdef inline void kswapd_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noexc
     """balance_pgdat(): one chunk reclaimed; sleep once the zone is above high."""
     cdef task_t* t = &s.tasks[ti]
     cdef zone_t* z = &s.zones[t.zone]
-    reclaim_pages(s, z, s.p.reclaim_pages)
+    reclaim_pages(s, c, z, s.p.reclaim_pages)
     if z.free >= z.wmark_high or z.in_use == 0:
         end_section(t)
         z.reclaim_active -= 1

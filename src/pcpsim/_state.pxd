@@ -336,6 +336,8 @@ ctypedef struct item_t:
 
 ctypedef struct source_t:   # a background work-item source on one CPU
     double rate             # items per second (Poisson)
+    int64_t start           # first arrival (fixed-interval sources)
+    int64_t interval        # > 0: arrivals every interval from start instead of Poisson
     int32_t dur_dist
     int32_t sleep_dist
     double dur_a

@@ -168,7 +168,10 @@ cdef inline void on_workgen(sim_t* s, int32_t c, int64_t now) noexcept nogil:
             if i >= 0:
                 s.items[i].source = k
                 pool_queue(s, c * POOLS_PER_CPU + (POOL_HIGHPRI if src.highpri else POOL_NORMAL), i, now)
-            nxt[k] = now + sample_duration(s.rng, DIST_EXP, 1e9 / src.rate, 0.0)
+            if src.interval > 0:
+                nxt[k] = now + src.interval
+            else:
+                nxt[k] = now + sample_duration(s.rng, DIST_EXP, 1e9 / src.rate, 0.0)
         if nxt[k] < earliest:
             earliest = nxt[k]
     if earliest != NO_TIME:

@@ -514,11 +514,15 @@ class Drain:
 @dataclass
 class WorkSource:
     """Background work items queued on the per-CPU pools of ``cpus`` (MODEL.md
-    5, 7.2): Poisson arrivals at ``rate`` per second, each needing ``duration``
-    of CPU; with probability ``sleep_prob`` an item sleeps ``sleep`` half way."""
+    5, 7.2): Poisson arrivals at ``rate`` per second from ``start`` (or, with
+    ``interval``, one item at ``start`` and then every ``interval``), each
+    needing ``duration`` of CPU; with probability ``sleep_prob`` an item sleeps
+    ``sleep`` half way."""
 
     cpus: CpuSet = "all"
     rate: float = 100.0
+    start: Duration = 0
+    interval: Duration | None = None
     duration: Dist | Duration = "50us"
     sleep_prob: float = 0.0
     sleep: Dist | Duration = "1ms"
@@ -529,6 +533,9 @@ class WorkSource:
         _check_rate(self.rate, f"{field}.rate", 1e7)
         if self.rate <= 0:
             raise ConfigError(f"{field}.rate", self.rate, "a finite number > 0 (items/s)")
+        parse_duration(self.start, f"{field}.start")
+        if self.interval is not None:
+            parse_duration(self.interval, f"{field}.interval", allow_zero=False)
         as_dist(self.duration).validate(f"{field}.duration")
         as_dist(self.sleep).validate(f"{field}.sleep")
         _check_fraction(self.sleep_prob, f"{field}.sleep_prob")

@@ -228,6 +228,8 @@ def build_sources(cfg: Config, ncpu: int) -> np.ndarray:
         dur, sl = as_dist(src.duration), as_dist(src.sleep)
         col = out[:, k]
         col["rate"][cpus] = src.rate
+        col["start"] = parse_duration(src.start, "start")
+        col["interval"] = parse_duration(src.interval, "interval") if src.interval is not None else 0
         col["dur_dist"], col["dur_a"], col["dur_b"] = _DIST[dur.kind], parse_duration(dur.mean, "duration"), dur.sigma
         col["sleep_dist"], col["sleep_a"], col["sleep_b"] = _DIST[sl.kind], parse_duration(sl.mean, "sleep"), sl.sigma
         col["sleep_prob"] = src.sleep_prob

@@ -1,0 +1,268 @@
+"""drain_all_pages() and its dispatch strategies (MODEL.md 6, 7)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pcpsim as p
+from pcpsim import profiles
+
+MS = 1_000_000
+US = 1_000
+DRAIN_AT = 100 * MS
+TICK = 4 * MS
+COSTS = 2 * US + 2 * US          # wakeup + context switch
+
+
+def drain_config(strategy: str, kernel: str = "5.17", *, ncpu: int = 4, hogs: int = 0,
+                 extra: tuple[p.Task, ...] = (), sources: tuple[p.WorkSource, ...] = (),
+                 memory: p.Memory | None = None, duration: str = "2s", **kw: object) -> p.Config:
+    """One zone-specific drain_all_pages() from CPU 0 at 100 ms; CPU 0 runs
+    nothing else; the other CPUs (the targets with CPU 0) run ``hogs`` nice-0
+    hogs each and ``extra`` tasks; no background work unless ``sources``."""
+    tasks = [p.hog(range(1, ncpu), per_cpu=hogs)] if hogs else []
+    tasks += [*extra, p.external_drain(0, period="10s", phase=DRAIN_AT, zone=0, name="drainer")]
+    return p.Config(kernel=kernel, topology=p.Topology(1, ncpu), tasks=tasks,
+                    memory=memory or p.Memory(node_mem="1GiB"), drain=p.Drain(strategy=strategy),
+                    workqueue=p.Workqueue(vmstat_update=0, sources=list(sources)), duration=duration, **kw)
+
+
+def first_call(cfg: p.Config) -> tuple[int, p.Results]:
+    r = p.run(cfg)
+    assert r.conservation_error() == 0
+    c = r.calls
+    # the drainer wakes on idle CPU 0 at 100 ms: wakeup + switch, then calls
+    assert len(c["start"]) >= 1 and c["start"][0] == DRAIN_AT + COSTS
+    return (int(c["end"][0] - c["start"][0]) if c["end"][0] >= 0 else -1), r
+
+
+def hold_ns(pages: np.ndarray) -> int:
+    """zone->lock hold of bulk moves of ``pages`` (defaults: 200 ns + 40 ns/page)."""
+    return int(np.sum(200 + 40 * np.asarray(pages)))
+
+
+def initial_pcp(cfg: p.Config) -> np.ndarray:
+    return p.Simulation(cfg).arrays["cpus"]["pcp_count"].copy()
+
+
+# ---------------------------------------------------------------- kernel formulas in the engine
+
+@pytest.mark.parametrize("kernel", ["4.10", "5.17", "6.6", "6.12"])
+@pytest.mark.parametrize("mem,ncpu", [("16MiB", 2), ("256MiB", 4), ("1GiB", 8), ("64GiB", 64)])
+def test_zone_batch_high_and_watermarks_follow_the_kernel(kernel: str, mem: str, ncpu: int) -> None:
+    cfg = p.Config(kernel=kernel, topology=p.Topology(1, ncpu), memory=p.Memory(node_mem=mem))
+    z = p.Simulation(cfg).results().zones
+    managed = p.config.parse_pages(mem, "m")
+    assert z["managed"][0] == managed
+    # min_free_kbytes = clamp(int_sqrt(lowmem_kbytes * 16), 128, cap); all of it in the one zone
+    cap = 65536 if kernel == "4.10" else 262144
+    min_free_kb = min(max(int(np.sqrt(managed * 4 * 16)), 128), cap)
+    wmin = min_free_kb // 4
+    tmp = max(wmin // 4, managed * 10 // 10000)
+    assert (z["wmark_min"][0], z["wmark_low"][0], z["wmark_high"][0]) == (wmin, wmin + tmp, wmin + 2 * tmp)
+    # zone_batchsize(): min(managed >> 10, 1 MiB of pages (512 KiB before 4.19)) / 4, pow2 rounding
+    b = min(managed >> 10, (128 if kernel == "4.10" else 256)) // 4
+    raw = (1 << int(np.log2(b + b // 2))) - 1 if b else 0
+    assert z["batch"][0] == max(1, raw)
+    low = wmin + tmp
+    if kernel == "4.10":
+        hmin = hmax = 6 * raw
+    else:
+        hmin = max(low // ncpu, 4 * max(1, raw))
+        hmax = max(managed // 8 // ncpu, 4 * max(1, raw)) if kernel in ("6.12",) else hmin
+    assert z["high_min"][0] == max(hmin, z["batch"][0])
+    assert z["high_max"][0] == max(hmax, z["batch"][0])
+
+
+# ---------------------------------------------------------------- conservation
+
+def _pressure(strategy: str, kernel: str = "5.17", seed: int = 1) -> p.Config:
+    return p.Config(
+        kernel=kernel, topology=p.Topology(2, 4),
+        tasks=[p.hog("all"), p.allocator("all", 300_000, 250_000, held=100, name="alloc"),
+               p.reclaimer([0, 4], 2_000_000, 1_000_000, nice=-10, name="reclaimer"),
+               p.external_drain(3, "50ms", zone=1, force=True, name="offline")],
+        memory=p.Memory(node_mem="128MiB", in_use=0.97),
+        drain=p.Drain(strategy=strategy),
+        workqueue=p.Workqueue(sources=[p.WorkSource(rate=200, duration=p.Dist("exp", "200us"), sleep_prob=0.3)]),
+        duration="300ms", seed=seed)
+
+
+@pytest.mark.parametrize("strategy", ["ipi", "workqueue", "workqueue_highpri", "kthread", "remote"])
+def test_pages_are_conserved_at_every_step(strategy: str) -> None:
+    sim = p.Simulation(_pressure(strategy))
+    z = sim.arrays["zones"]
+    checked = 0
+    while sim.now < 30 * MS:
+        sim.step()
+        assert np.all(z["free"] + z["pcp_pages"] + z["in_use"] == z["managed"])
+        assert np.all(z["free"] >= 0) and np.all(z["pcp_pages"] >= 0)
+        checked += 1
+    sim.run()
+    r = sim.results()
+    assert r.conservation_error() == 0
+    pcp = np.bincount(sim.arrays["cpus"]["node"], weights=sim.arrays["cpus"]["pcp_count"])
+    assert np.array_equal(pcp.astype(np.int64), r.zones["pcp_pages"])
+    assert checked > 100
+    assert r.summary()["drain_calls"] > 0          # the run did drain under pressure
+
+
+# ---------------------------------------------------------------- workqueue
+
+def test_workqueue_drain_grows_with_hogs_under_eevdf() -> None:
+    lats = [first_call(drain_config("workqueue", "6.6", hogs=h))[0] for h in (0, 1, 2, 4, 8)]
+    assert lats[0] < 100 * US
+    assert all(b >= a for a, b in zip(lats, lats[1:])), lats
+    assert lats[-1] > lats[2] > lats[0] + TICK / 2, lats
+    # EEVDF: the woken kworker waits behind the hogs with earlier deadlines,
+    # each running whole ticks; with h hogs at most h ticks (plus its own run).
+    for h, lat in zip((1, 2, 4, 8), lats[1:]):
+        assert lat <= (h + 1) * TICK, (h, lat)
+
+
+def test_workqueue_drain_under_cfs_preempts_nice0_hogs_at_once() -> None:
+    # CFS: the kworker slept long, so place_entity() puts it latency/2 (12 ms at
+    # 4 CPUs: factor 3 -> 9 ms) behind min_vruntime; that beats the wakeup
+    # granularity (3 ms), so it preempts a nice-0 hog at once: no growth.
+    lats = [first_call(drain_config("workqueue", "5.17", hogs=h))[0] for h in (0, 2, 8)]
+    assert lats[1] == lats[0] and lats[2] == lats[0]
+
+
+@pytest.mark.parametrize("kernel,bound", [("5.17", None), ("6.6", 10 * MS + TICK)])
+def test_cpu_bound_item_ahead_of_the_drain(kernel: str, bound: int | None) -> None:
+    item = p.WorkSource(cpus=[1], rate=1, start="99ms", interval="10s", duration="20ms")
+    base, _ = first_call(drain_config("workqueue", kernel))
+    lat, r = first_call(drain_config("workqueue", kernel, sources=(item,)))
+    if bound is None:
+        # 5.17: the drain work waits on CPU 1 until the 20 ms item (started at
+        # 99 ms) is done: about 19 ms
+        assert 19 * MS <= lat <= 19 * MS + base + COSTS
+        assert r.calls["slowest_cpu"][0] == 1
+    else:
+        # 6.6+: at the first tick after 10 ms of CPU the item is CPU_INTENSIVE
+        # and another worker runs the drain
+        assert lat <= bound
+        assert lat < 19 * MS
+
+
+def test_fifo_hog_on_a_target_delays_workqueue_drain_until_throttling() -> None:
+    lat, r = first_call(drain_config("workqueue", "5.17", extra=(p.hog(1, policy="fifo", prio=10),)))
+    # the kworker runs when RT is throttled: after 950 ms of RT time in the
+    # 1 s window (at the tick after 950 ms)
+    assert 950 * MS - DRAIN_AT <= lat <= 950 * MS - DRAIN_AT + 2 * TICK
+    assert r.calls["slowest_cpu"][0] == 1
+
+
+# ---------------------------------------------------------------- kthread (the RFC)
+
+def test_kthread_drain_hardly_changes_with_nice0_hogs() -> None:
+    cfg0 = drain_config("kthread", "6.6")
+    lat0, _ = first_call(cfg0)
+    holds = hold_ns(initial_pcp(cfg0))
+    for h in (1, 4, 8):
+        lat, _ = first_call(drain_config("kthread", "6.6", hogs=h))
+        # FIFO 1 preempts every fair task at once: wakeup + switch + the drains,
+        # serialised on zone->lock
+        assert lat <= COSTS + holds + 2 * US, (h, lat)
+        assert abs(lat - lat0) <= 2 * US
+
+
+@pytest.mark.parametrize("prio", [1, 50])
+def test_fifo_hog_of_equal_or_higher_priority_blocks_kthread_drain(prio: int) -> None:
+    lat, r = first_call(drain_config("kthread", "5.17", extra=(p.hog(1, policy="fifo", prio=prio),)))
+    assert lat == -1                 # still waiting at the end (2 s): throttling does not help RT
+    assert r.targets["start"][r.targets["cpu"] == 1][0] == -1
+
+
+# ---------------------------------------------------------------- remote (6.0+)
+
+@pytest.mark.parametrize("fill", [0.25, 0.5, 1.0])
+def test_remote_drain_time_is_linear_in_pcp_pages(fill: float) -> None:
+    cfg = drain_config("remote", "6.1", memory=p.Memory(node_mem="1GiB", pcp_fill=fill))
+    pcp = initial_pcp(cfg)
+    lat, r = first_call(cfg)
+    # the caller takes each pcp->lock in turn; its work is the zone->lock holds
+    assert lat == hold_ns(pcp) + 0 * r.now
+    assert r.calls["pages"][0] == pcp.sum()
+
+
+def test_remote_drain_ignores_hogs_on_the_targets() -> None:
+    lats = {first_call(drain_config("remote", "6.1", hogs=h, extra=(p.hog(1, policy="fifo", prio=99),)))[0]
+            for h in (0, 2, 8)}
+    assert len(lats) == 1
+
+
+def test_remote_drain_chunks_from_6_10() -> None:
+    mem = p.Memory(node_mem="1GiB", high=10_000, pcp_fill=1.0)
+    lat_61, r61 = first_call(drain_config("remote", "6.1", memory=mem))
+    lat_610, r610 = first_call(drain_config("remote", "6.10", memory=mem))
+    pcp = initial_pcp(drain_config("remote", "6.10", memory=mem))
+    # 6.10: at most batch << 5 = 2016 pages per lock hold: more holds, same pages
+    chunks = np.concatenate([[2016] * (n // 2016) + ([n % 2016] if n % 2016 else []) for n in pcp])
+    assert lat_610 == hold_ns(chunks)
+    assert lat_61 == hold_ns(pcp)
+    assert r61.calls["pages"][0] == r610.calls["pages"][0] == pcp.sum()
+
+
+def test_target_allocations_fall_back_to_the_zone_during_a_remote_drain() -> None:
+    mem = p.Memory(node_mem="4GiB", high=60_000, pcp_fill=1.0, in_use=0.2)
+    # frees one page per us net: its pcp stays near high (60000 pages)
+    alloc = p.allocator(1, 500_000, 1_500_000, held=150_000, name="alloc")
+    lat, r = first_call(drain_config("remote", "6.1", memory=mem, extra=(alloc,)))
+    # CPU 1's pcp->lock is held for ~2 ms while its allocator frees 1 page/us:
+    # those pages go straight to the zone
+    assert r.targets["pages"][1] > 10_000
+    assert r.cpus["pcp_fallback"][1] > 1000
+    assert r.cpus["pcp_fallback"][[0, 2, 3]].sum() == 0
+
+
+# ---------------------------------------------------------------- ipi (<= 4.10)
+
+def test_ipi_interrupts_an_rt_task_and_the_caller_spins() -> None:
+    rt = p.periodic(1, "1ms", "200us", policy="fifo", prio=99, name="rt")
+    cfg = drain_config("ipi", "4.10", extra=(rt,), duration="300ms")
+    base = p.run(p.Config(**{**cfg.__dict__, "tasks": cfg.tasks[:-1]}))     # no drain
+    lat, r = first_call(cfg)
+    rt_id = int(r.task_ids("rt")[0])
+    assert base.response_time[rt_id].max == COSTS + 200 * US
+    # The IPI reaches CPU 1 while the FIFO-99 job released at 100 ms runs: the
+    # handler (hard IRQ) steals its time from it: spinning on zone->lock behind
+    # CPU 0's handler, then its own hold.
+    handler = r.cpus["irq_drain_ns"][1]
+    assert handler >= hold_ns([initial_pcp(cfg)[1]])
+    assert r.response_time[rt_id].max == base.response_time[rt_id].max + handler
+    # The caller's CPU spins (busy, drain work) until the last handler is done.
+    assert r.cpus["drain_ns"][0] + r.cpus["irq_drain_ns"][0] >= lat
+    assert r.cpus["idle_ns"][0] < r.now - lat
+
+
+def test_zone_lock_serialises_64_parallel_drains() -> None:
+    cfg = drain_config("ipi", "4.10", ncpu=64, memory=p.Memory(node_mem="16GiB"))
+    pcp = initial_pcp(cfg)
+    lat, r = first_call(cfg)
+    holds = 200 + 40 * pcp
+    # about the sum of the 64 hold times, not their maximum
+    assert lat >= holds.sum()
+    assert lat <= holds.sum() + 2 * US + 1 * US
+    assert r.zones["lock_spin_ns"][0] > 0
+
+
+# ---------------------------------------------------------------- the trylock rule
+
+def test_concurrent_global_drains_are_skipped() -> None:
+    cfg = p.Config(
+        kernel="6.6", topology=p.Topology(1, 4),
+        tasks=[p.hog([2, 3], per_cpu=4),
+               p.reclaimer([0, 1], 2_000_000, 1_000_000, nice=-10, name="reclaimer")],
+        memory=p.Memory(node_mem="128MiB", in_use=0.97),
+        drain=p.Drain(strategy="workqueue"), workqueue=p.Workqueue(vmstat_update=0),
+        duration="500ms", seed=3)
+    r = p.run(cfg)
+    s = r.summary()
+    assert s["drain_calls"] > 0
+    assert s["skipped_drains"] > 0
+    skipped = r.calls["skipped"] == 1
+    # a skipped call returns at once and drains nothing
+    assert np.all(r.calls["end"][skipped] == r.calls["start"][skipped])
+    assert np.all(r.calls["pages"][skipped] == 0)
+    assert r.tasks["skipped_drains"].sum() == skipped.sum()
