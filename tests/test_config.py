@@ -268,7 +268,7 @@ def test_isolated_of_wrong_type_is_a_config_error():
 
 
 def test_every_field_set_explicitly_validates_and_runs():
-    topo_kw = dict(nodes=2, cpus_per_node=4, node_sizes=[3, 5], isolated=[7])
+    topo_kw = dict(nodes=2, cpus_per_node=4, node_sizes=[3, 5], isolated=[7], offline=[])
     sched_kw = dict(
         hz=1000, fair_class="eevdf", rt_throttle=True, rt_runtime="950ms", rt_period="1s",
         fair_server=False, fair_server_runtime="50ms", fair_server_period="1s",
@@ -300,7 +300,7 @@ def test_every_field_set_explicitly_validates_and_runs():
     )
     assert {f.name for f in dataclasses.fields(Config)} == {
         "kernel", "topology", "tasks", "sched", "memory", "reclaim", "drain", "workqueue",
-        "duration", "seed"}
+        "hotplug", "duration", "seed"}
     config.validate()
 
     sim = Simulation(config)

@@ -266,3 +266,85 @@ def test_concurrent_global_drains_are_skipped() -> None:
     assert np.all(r.calls["end"][skipped] == r.calls["start"][skipped])
     assert np.all(r.calls["pages"][skipped] == 0)
     assert r.tasks["skipped_drains"].sum() == skipped.sum()
+
+
+# ---------------------------------------------------------------- CPU hotplug
+
+def test_offline_cpu_returns_its_pcp_and_is_no_target() -> None:
+    cfg = drain_config("workqueue", "5.17", hogs=1)
+    cfg.hotplug = [p.Hotplug("50ms", 2, online=False)]
+    pcp0 = initial_pcp(cfg)
+    lat, r = first_call(cfg)
+    assert set(r.targets["cpu"][r.targets["call"] == 0]) == {0, 1, 3}
+    assert r.cpus["pcp_count"][2] == 0
+    hog2 = int(np.flatnonzero((r.tasks["cpu"] == 2) & (r.tasks["spec"] == 0))[0])
+    # the hog on CPU 2 ran (less overhead) until 50 ms only
+    assert 49 * MS <= r.tasks["cpu_time"][hog2] <= 50 * MS
+    assert r.cpus["ticks"][2] <= 50 * MS // TICK + 1
+    # every page of the pcps went back to the zone: the drain took the rest
+    assert r.zones["free"][0] == p.Simulation(cfg).arrays["zones"]["free"][0] + pcp0.sum()
+
+
+def _online_under_pressure(strategy: str, nested: str) -> p.Results:
+    """CPU 3 comes online at 50 ms while the zone sits below its min watermark
+    (plus the worker's pages): creating its drain kthread enters direct
+    reclaim, whose pages land on CPU 3's pcp, so the retry fails and reclaim
+    calls a drain."""
+    cfg = drain_config(strategy, "5.17", memory=p.Memory(node_mem="1GiB", free_pages=0), duration="300ms")
+    z = p.Simulation(cfg).arrays["zones"][0]
+    cfg.memory.free_pages = int(z["wmark_min"]) - 1
+    cfg.topology.offline = [3]
+    cfg.hotplug = [p.Hotplug("50ms", 3, online=True)]
+    cfg.reclaim = p.Reclaim(success_rate=1.0, kswapd=False)
+    cfg.drain.nested_drain = nested
+    r = p.run(cfg)
+    assert r.conservation_error() == 0
+    return r
+
+
+def test_rfc_v1_worker_creation_under_the_mutex_skips_its_drain() -> None:
+    r = _online_under_pressure("kthread_rfc_v1", "global")
+    hp = int(r.task_ids("cpuhp/3")[0])
+    # reclaim's drain_all_pages(NULL) lost the trylock against its own mutex
+    assert r.tasks["skipped_drains"][hp] >= 1
+    assert np.any((r.calls["caller"] == hp) & (r.calls["skipped"] == 1))
+    # the external drain at 100 ms waited for the mutex behind the creation
+    fixed = _online_under_pressure("kthread", "global")
+    hp = int(fixed.task_ids("cpuhp/3")[0])
+    assert fixed.tasks["skipped_drains"][hp] == 0
+    assert np.any((fixed.calls["caller"] == hp) & (fixed.calls["skipped"] == 0))
+
+
+def test_rfc_v1_zone_drain_under_the_mutex_is_a_detected_deadlock() -> None:
+    r = _online_under_pressure("kthread_rfc_v1", "zone")
+    hp = int(r.task_ids("cpuhp/3")[0])
+    dead = r.calls["deadlock"] == 1
+    assert dead.sum() == 1 and r.calls["caller"][dead][0] == hp
+    # the mutex stays held: the external drain at 100 ms never gets it
+    drainer = int(r.task_ids("drainer")[0])
+    assert not np.any((r.calls["caller"] == drainer) & (r.calls["end"] >= 0))
+    assert r.summary()["deadlocks"] == 1
+    fixed = _online_under_pressure("kthread", "zone")
+    assert fixed.calls["deadlock"].sum() == 0
+    assert fixed.summary()["deadlocks"] == 0
+
+
+def test_rfc_fallback_leaves_stranded_pages() -> None:
+    # CPU 1 comes online at 50 ms; its drain kthread takes 200 ms to create; an
+    # allocator there fills its pcp meanwhile. The drain at 100 ms finds no
+    # worker on CPU 1: the caller drains its own CPU instead.
+    cfg = drain_config("kthread", "5.17", extra=(p.allocator(1, 100_000, 200_000, held=5000, name="alloc"),))
+    cfg.topology.offline = [1]
+    cfg.hotplug = [p.Hotplug("50ms", 1, online=True)]
+    cfg.drain.worker_create = "200ms"
+    lat, r = first_call(cfg)
+    stranded = r.calls["stranded"][0]
+    assert stranded > 0
+    assert r.summary()["stranded_pages"] == stranded
+    # the pages stayed on CPU 1 (it was not drained), the others were
+    t1 = (r.targets["call"] == 0) & (r.targets["cpu"] == 1)
+    assert r.targets["pages"][t1].sum() == 0
+    # once the kthread exists the same setup strands nothing
+    cfg.drain.worker_create = "10us"
+    lat, r = first_call(cfg)
+    assert r.calls["stranded"][0] == 0

@@ -1,7 +1,7 @@
 """pcpsim: a simulator of Linux per-CPU page lists, drain_all_pages() dispatch
 strategies and the per-CPU scheduler they run on."""
 from pcpsim.config import (
-    Config, ConfigError, Dist, Drain, Memory, Reclaim, Sched, Task, Topology, WorkSource, Workqueue,
+    Config, ConfigError, Dist, Drain, Hotplug, Memory, Reclaim, Sched, Task, Topology, WorkSource, Workqueue,
     allocator, bursty, external_drain, hog, parse_duration, periodic, reclaimer,
 )
 from pcpsim.profiles import KERNELS, KernelProfile, profile
@@ -9,7 +9,7 @@ from pcpsim.results import Histogram, Results
 from pcpsim.simulation import Simulation, run
 
 __all__ = [
-    "Config", "ConfigError", "Dist", "Drain", "Histogram", "KERNELS", "KernelProfile", "Memory", "Reclaim",
+    "Config", "ConfigError", "Dist", "Drain", "Hotplug", "Histogram", "KERNELS", "KernelProfile", "Memory", "Reclaim",
     "Results", "Sched", "Simulation", "Task", "Topology", "WorkSource", "Workqueue", "allocator", "bursty",
     "external_drain", "hog", "parse_duration", "periodic", "profile", "reclaimer", "run",
 ]

@@ -19,7 +19,8 @@ from pcpsim._sched cimport (
     cpu_slot, task_slot, account_stats, enqueue_task, schedule, fair_curr, on_rt_period, on_fair_server,
 )
 from pcpsim._drain cimport on_ipi, POOLS_PER_CPU
-from pcpsim._tasks cimport on_tick, on_curr_timer, on_task_timer, on_workgen, on_vmstat, on_sample
+from pcpsim._tasks cimport (on_tick, on_curr_timer, on_task_timer, on_workgen, on_vmstat, on_sample,
+                            on_hotplug)
 from pcpsim._rng cimport sample_duration
 
 # error codes of the invariant checks (debug builds)
@@ -81,7 +82,8 @@ POOLS = POOLS_PER_CPU
 STRATEGIES = {"ipi": STRAT_IPI, "workqueue": STRAT_WQ, "workqueue_highpri": STRAT_WQ_HIGHPRI,
               "kthread": STRAT_KTHREAD, "kthread_rfc_v1": STRAT_KTHREAD_V1, "remote": STRAT_REMOTE}
 KINDS = {"hog": KIND_HOG, "periodic": KIND_PERIODIC, "bursty": KIND_BURSTY, "allocator": KIND_ALLOCATOR,
-         "kworker": KIND_KWORKER, "kthread": KIND_KTHREAD, "kswapd": KIND_KSWAPD, "extdrain": KIND_EXTDRAIN}
+         "kworker": KIND_KWORKER, "kthread": KIND_KTHREAD, "kswapd": KIND_KSWAPD, "extdrain": KIND_EXTDRAIN,
+         "cpuhp": KIND_CPUHP}
 TASK_FLAGS = {"reclaim": TF_RECLAIM, "force": TF_FORCE, "created": TF_CREATED}
 
 HIST_NBUCKETS = HIST_BUCKETS
@@ -170,10 +172,12 @@ cdef inline void dispatch(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
             on_workgen(s, c, now)
         else:
             on_vmstat(s, c, now)
-    elif slot < s.nslot - 1:
+    elif slot < s.nslot - 2:
         ti = slot - s.ncpu * SLOTS_PER_CPU
         s.cstats[s.tasks[ti].cpu].events += 1
         on_task_timer(s, ti, now)
+    elif slot == s.nslot - 2:
+        on_hotplug(s, slot, now)
     else:
         on_sample(s, slot, now)
 
@@ -217,6 +221,7 @@ ARRAY_SPECS = {
     "target_cpus": (np.dtype(np.int32), "cpu"),
     "target_recs": (np.dtype(np.int32), "cpu"),
     "samples": (np.dtype(np.int64), None),
+    "hotplug": (np.dtype(np.int64), None),
     "drain": (DRAIN_DTYPE, None),
     "counters": (COUNTERS_DTYPE, None),
     "params": (PARAMS_DTYPE, None),
@@ -249,7 +254,7 @@ cdef class Engine:
         cdef dict a = self.arrays
         cdef int32_t ncpu = <int32_t>len(a["cpus"])
         cdef int32_t ntask = <int32_t>len(a["tasks"])
-        rows = {"task": ntask, "cpu": ncpu, "slot": ncpu * SLOTS_PER_CPU + ntask + 1}
+        rows = {"task": ntask, "cpu": ncpu, "slot": ncpu * SLOTS_PER_CPU + ntask + 2}
         for name, (dtype, kind) in ARRAY_SPECS.items():
             arr = a.get(name)
             if arr is None or arr.dtype != dtype or not arr.flags.c_contiguous or not arr.flags.writeable:
@@ -291,12 +296,15 @@ cdef class Engine:
         self.s.target_cpus = <int32_t*>_ptr(a["target_cpus"])
         self.s.target_recs = <int32_t*>_ptr(a["target_recs"])
         self.s.samples = <int64_t*>_ptr(a["samples"])
+        self.s.hotplug = <int64_t*>_ptr(a["hotplug"])
+        self.s.nhotplug = <int32_t>(len(a["hotplug"]) // 3)
         self.s.drain = (<drain_t*>_ptr(a["drain"]))[0]
         cdef counters_t* k = <counters_t*>_ptr(a["counters"])
         self.s.now, self.s.seq, self.s.events = k.now, k.seq, k.events
         self.s.calls_dropped, self.s.targets_dropped = k.calls_dropped, k.targets_dropped
         self.s.items_dropped, self.s.item_free = k.items_dropped, k.item_free
         self.s.ncall, self.s.ntarget_rec, self.s.nsample = k.ncall, k.ntarget_rec, k.nsample
+        self.s.hotplug_next, self.s.deadlocks = k.hotplug_next, k.deadlocks
         self.s.heap_len = <int32_t>np.count_nonzero(a["heap_pos"] >= 0)
         self.s.rng = <bitgen_t*>PyCapsule_GetPointer(self.bitgen.capsule, "BitGenerator")
 
@@ -330,7 +338,7 @@ cdef class Engine:
                     pool = &s.pools[t.pool]
                     t.link = pool.idle
                     pool.idle = ti
-                elif t.kind == KIND_KSWAPD:
+                elif t.kind == KIND_KSWAPD or t.kind == KIND_CPUHP:
                     t.state = TASK_SLEEPING
                 else:
                     t.remaining = -1 if t.run_dist < 0 else sample_duration(
@@ -356,6 +364,8 @@ cdef class Engine:
                     timer_arm(s, cpu_slot(c, SLOT_WORKGEN), first)
             if s.p.sample_ns > 0 and s.sample_cap > 0:
                 timer_arm(s, s.nslot - 1, 0)
+            if s.nhotplug > 0:
+                timer_arm(s, s.nslot - 2, s.hotplug[0])
             # the run starts with every CPU already running its first pick:
             # that first switch costs nothing
             cs = s.p.context_switch_ns
@@ -375,6 +385,7 @@ cdef class Engine:
         k.calls_dropped, k.targets_dropped = self.s.calls_dropped, self.s.targets_dropped
         k.items_dropped, k.item_free = self.s.items_dropped, self.s.item_free
         k.ncall, k.ntarget_rec, k.nsample = self.s.ncall, self.s.ntarget_rec, self.s.nsample
+        k.hotplug_next, k.deadlocks = self.s.hotplug_next, self.s.deadlocks
 
     def run(self, int64_t until, int64_t max_events=-1):
         """Process every event at or before ``until`` ns; return how many."""

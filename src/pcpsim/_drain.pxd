@@ -208,6 +208,16 @@ cdef inline bint drain_all_pages(sim_t* s, int32_t c, int32_t ti, int32_t zone, 
     cdef int32_t call, k, n, tc, pi, r
     s.tstats[ti].drain_calls += 1
     if d.owner >= 0:
+        if zone >= 0 and d.owner == ti:
+            # mutex_lock() on pcpu_drain_mutex held by this very task: Hillf
+            # Danton's deadlock; the task never goes on
+            call = new_call(s, ti, zone, force, now)
+            if call >= 0:
+                s.calls[call].deadlock = 1
+            s.deadlocks += 1
+            set_section(t, SECT_DEADLOCK, 0, NP_NONE, CAT_WORKLOAD)
+            block_current(s, c, now)
+            return True
         if zone < 0:
             # mutex_trylock() failed: "global drain already running: just skip"
             s.tstats[ti].skipped_drains += 1
@@ -216,15 +226,8 @@ cdef inline bint drain_all_pages(sim_t* s, int32_t c, int32_t ti, int32_t zone, 
                 s.calls[call].skipped = 1
                 s.calls[call].end = now
             return False
-        # zone-specific callers sleep in mutex_lock(); the unlock hands it over
-        t.link = -1
-        if d.wait_tail >= 0:
-            s.tasks[d.wait_tail].link = ti
-        else:
-            d.wait_head = ti
-        d.wait_tail = ti
-        set_section(t, SECT_CALL, 0, NP_NONE, CAT_DRAIN)
-        block_current(s, c, now)
+        # zone-specific callers sleep in mutex_lock() and call again when woken
+        mutex_lock(s, c, ti, SECT_CALL, now)
         return True
     d.owner = ti
     call = new_call(s, ti, zone, force, now)
@@ -256,40 +259,108 @@ cdef inline bint drain_all_pages(sim_t* s, int32_t c, int32_t ti, int32_t zone, 
     # workqueue / kthread: queue the per-CPU drain work, then flush_work() each
     for k in range(n):
         tc = s.target_cpus[k]
+        if (s.p.strategy == STRAT_KTHREAD or s.p.strategy == STRAT_KTHREAD_V1) and (
+                s.cpus[tc].kthread < 0 or not (s.tasks[s.cpus[tc].kthread].flags & TF_CREATED)):
+            kthread_fallback(s, c, k, now)
+            continue
         pi = drain_worker_pool(s, tc)
         s.items[tc].kind = ITEM_DRAIN
         s.items[tc].call = k
         s.items[tc].source = -1
         pool_queue(s, pi, tc, now)
+    if d.pending == 0:
+        drain_done(s, now)
+        return False
     set_section(t, SECT_RETRY, 0, NP_NONE, CAT_WORKLOAD)
-    if s.cpus[c].curr == ti and t.state == TASK_RUNNABLE:
-        block_current(s, c, now)
+    block_current(s, c, now)
     return True
 
 
-cdef inline void drain_done(sim_t* s, int64_t now) noexcept nogil:
-    """mutex_unlock(&pcpu_drain_mutex): record the call, hand the mutex to the
-    first sleeper and let the caller go on."""
+cdef inline void kthread_fallback(sim_t* s, int32_t c, int32_t k, int64_t now) noexcept nogil:
+    """The RFC: a target without a worker is "drained" by the caller running
+    drain_local_pages() itself, which drains the caller's own CPU: the target's
+    pages stay where they are (stranded)."""
     cdef drain_t* d = &s.drain
-    cdef int32_t caller = d.owner
-    cdef int32_t w
-    cdef task_t* t = &s.tasks[caller]
+    cdef cpu_t* own = &s.cpus[c]
+    cdef zone_t* z = &s.zones[own.node]
+    cdef int64_t pages = pcp_drain_all(z, own, 0)
+    charge_overhead(s, c, now, zone_lock(s, c, z, now, pages), False)
     if d.call >= 0:
-        s.calls[d.call].end = now
-        hist_record(s, s.p.hist_drain, now - s.calls[d.call].start)
+        s.calls[d.call].stranded += s.cpus[s.target_cpus[k]].pcp_count
+        s.calls[d.call].pages += pages
+    record_target_start(s, k, now)
+    target_finished(s, k, now, 0)
+
+
+cdef inline void mutex_unlock(sim_t* s, int64_t now) noexcept nogil:
+    """Release pcpu_drain_mutex and wake its first sleeper, which retries."""
+    cdef drain_t* d = &s.drain
+    cdef int32_t w = d.wait_head
     d.owner = -1
-    d.call = -1
-    # the caller continues with its retry (it may be asleep in flush_work())
-    set_section(t, SECT_RETRY, 0, NP_NONE, CAT_WORKLOAD)
-    if t.state == TASK_SLEEPING:
-        wake_up_task(s, caller, now)
-    w = d.wait_head
     if w >= 0:
         d.wait_head = s.tasks[w].link
         if d.wait_head < 0:
             d.wait_tail = -1
         s.tasks[w].link = -1
         wake_up_task(s, w, now)
+
+
+cdef inline bint mutex_lock(sim_t* s, int32_t c, int32_t ti, int32_t cont, int64_t now) noexcept nogil:
+    """mutex_lock(&pcpu_drain_mutex): True when the task holds it; else it
+    sleeps and retries its continuation ``cont`` when woken."""
+    cdef drain_t* d = &s.drain
+    cdef task_t* t = &s.tasks[ti]
+    if d.owner == ti:
+        return True
+    if d.owner < 0:
+        d.owner = ti
+        d.call = -1
+        return True
+    t.link = -1
+    if d.wait_tail >= 0:
+        s.tasks[d.wait_tail].link = ti
+    else:
+        d.wait_head = ti
+    d.wait_tail = ti
+    set_section(t, cont, 0, NP_NONE, CAT_WORK)
+    block_current(s, c, now)
+    return False
+
+
+cdef inline void cpuhp_step(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
+    """The CPU-online callback of the RFC: create this CPU's drain kthread.
+    ``kthread_rfc_v1`` allocates it while holding pcpu_drain_mutex (Hillf
+    Danton's report); ``kthread`` (Suren's fix) allocates first, then takes the
+    mutex only to assign it."""
+    cdef task_t* t = &s.tasks[ti]
+    if not (t.flags & TF_ALLOCATED):
+        if s.p.strategy == STRAT_KTHREAD_V1 and not mutex_lock(s, c, ti, SECT_CPUHP, now):
+            return
+        alloc_refill(s, c, ti, now)
+        return
+    if not mutex_lock(s, c, ti, SECT_CPUHP, now):
+        return
+    s.tasks[s.cpus[c].kthread].flags |= TF_CREATED
+    t.flags &= ~TF_ALLOCATED
+    end_section(t)
+    mutex_unlock(s, now)
+    block_current(s, c, now)
+
+
+cdef inline void drain_done(sim_t* s, int64_t now) noexcept nogil:
+    """mutex_unlock(&pcpu_drain_mutex) at the end of a call: record it, let the
+    caller go on (it may be asleep in flush_work()) and wake the first sleeper."""
+    cdef drain_t* d = &s.drain
+    cdef int32_t caller = d.owner
+    cdef task_t* t = &s.tasks[caller]
+    if d.call >= 0:
+        s.calls[d.call].end = now
+        hist_record(s, s.p.hist_drain, now - s.calls[d.call].start)
+    d.call = -1
+    set_section(t, SECT_RETRY, 0, NP_NONE, CAT_WORKLOAD)
+    if t.state == TASK_SLEEPING:
+        wake_up_task(s, caller, now)
+    mutex_unlock(s, now)
 
 
 cdef inline void remote_step(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
@@ -419,15 +490,28 @@ cdef inline void end_stall(sim_t* s, int32_t ti, int64_t now) noexcept nogil:
     t.stall_start = -1
 
 
+cdef inline int64_t alloc_want(sim_t* s, task_t* t) noexcept nogil:
+    """Pages the task's pending allocation takes from the zone."""
+    return s.p.create_pages if t.kind == KIND_CPUHP else s.zones[t.zone].batch
+
+
 cdef inline void alloc_refill(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
     """The pcp is empty: rmqueue_bulk() a batch from the zone, or enter the slow
-    path when that would take the zone below its min watermark."""
+    path when that would take the zone below its min watermark. (The hotplug
+    thread allocates its kthread_worker the same way.)"""
     cdef task_t* t = &s.tasks[ti]
     cdef cpu_t* cpu = &s.cpus[c]
     cdef zone_t* z = &s.zones[t.zone]
-    cdef int64_t want = z.batch
+    cdef int64_t want = alloc_want(s, t)
     if z.free < z.wmark_low:
         wake_kswapd(s, z, now)
+    if z.free - want >= z.wmark_min and t.kind == KIND_CPUHP:
+        z.free -= want
+        z.in_use += want
+        t.flags |= TF_ALLOCATED
+        end_stall(s, ti, now)
+        set_section(t, SECT_CREATE, s.p.create_ns, NP_NONE, CAT_WORK)
+        return
     if z.free - want >= z.wmark_min:
         z.free -= want
         pcp_add(z, cpu, want)
@@ -457,7 +541,7 @@ cdef inline void alloc_retry(sim_t* s, int32_t c, int32_t ti, int64_t now) noexc
     after a drain ends the attempt (should_reclaim_retry(), OOM after the limit)."""
     cdef task_t* t = &s.tasks[ti]
     cdef zone_t* z = &s.zones[t.zone]
-    if z.free - z.batch >= z.wmark_min or not (t.flags & TF_RECLAIM):
+    if z.free - alloc_want(s, t) >= z.wmark_min or not (t.flags & TF_RECLAIM):
         alloc_refill(s, c, ti, now)
         return
     t.attempts += 1
@@ -480,12 +564,13 @@ cdef inline void reclaim_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noex
     cdef int64_t got = 0
     if _uniform(s.rng) < s.p.reclaim_success:
         got = reclaim_pages(s, c, z, s.p.reclaim_pages)
-    if z.free - z.batch >= z.wmark_min:
+    if z.free - alloc_want(s, t) >= z.wmark_min:
         alloc_refill(s, c, ti, now)
         return
     if got > 0 and not t.drained:
         t.drained = 1
-        if drain_all_pages(s, c, ti, -1, 0, now):
+        # kthread_rfc_v1 can make the nested drain zone-specific (CMA, compaction)
+        if drain_all_pages(s, c, ti, t.zone if (t.kind == KIND_CPUHP and s.p.nested_zone) else -1, 0, now):
             return
     alloc_retry(s, c, ti, now)
 

@@ -490,7 +490,10 @@ cdef inline void tick_update(sim_t* s, int32_t c, int64_t now) noexcept nogil:
 # ---------------------------------------------------------------- __schedule
 
 cdef inline int32_t pick_next_task(sim_t* s, cpu_t* cpu) noexcept nogil:
-    """pick_next_task(): fair server (when serving), RT unless throttled, fair, idle."""
+    """pick_next_task(): fair server (when serving), RT unless throttled, fair,
+    idle; nothing runs on an offline CPU."""
+    if not cpu.online:
+        return NO_TASK
     if cpu.fs_active and cpu.nr_fair > 0:
         return pick_fair(s, cpu)
     if cpu.rt_head >= 0 and not cpu.rt_throttled:

@@ -30,6 +30,7 @@ cdef enum:
     KIND_KTHREAD = 5        # the RFC's per-CPU drain kthread_worker (MODEL.md 7.3)
     KIND_KSWAPD = 6         # one per node (MODEL.md 6.4)
     KIND_EXTDRAIN = 7       # issues zone-specific drain_all_pages(zone) calls (MODEL.md 5)
+    KIND_CPUHP = 8          # a CPU's hotplug thread: creates its drain kthread when it comes online
 
 # kernel sections a task can be in: CPU time that is not the task's own work
 cdef enum:
@@ -44,6 +45,9 @@ cdef enum:
     SECT_IPI_WAIT = 8       # the caller spins until every IPI handler finished (wait=1)
     SECT_CALL = 9           # zero-length continuation: (re)enter drain_all_pages()
     SECT_RETRY = 10         # zero-length continuation: retry the allocation
+    SECT_CPUHP = 11         # zero-length continuation: the next step of creating the drain kthread
+    SECT_CREATE = 12        # kthread_create_worker_on_cpu() itself
+    SECT_DEADLOCK = 13      # waits on pcpu_drain_mutex that it holds itself: never ends
 
 # how a section blocks: preemption waits for both; an IPI only for IRQs off
 cdef enum:
@@ -112,7 +116,8 @@ cdef enum:
     TF_RECLAIM = 1          # allocations may enter direct reclaim
     TF_FORCE = 2            # extdrain: force_all_cpus
     TF_INTENSIVE = 4        # kworker marked CPU_INTENSIVE by wq_worker_tick()
-    TF_CREATED = 8          # kworker exists (created at start or by the pool)
+    TF_CREATED = 8          # kthread worker exists (not on an offline CPU, or not yet created)
+    TF_ALLOCATED = 16       # cpuhp: the worker's memory is allocated
 
 ctypedef struct task_t:
     # configuration
@@ -216,6 +221,8 @@ ctypedef struct cpu_t:
     int32_t pcp_locked      # a remote drain holds pcp->lock
     int32_t kthread         # drain kthread_worker task, -1 none
     int32_t ipi_call        # drain call whose IPI is pending here, -1 none
+    int32_t cpuhp           # this CPU's hotplug thread, -1 none
+    int32_t _pad4
     int64_t ipi_sent
 
 ctypedef struct cpu_stats_t:
@@ -273,6 +280,9 @@ ctypedef struct params_t:
     int32_t hist_drain      # histogram of drain_all_pages() latency
     int32_t hist_dispatch   # histogram of per-target dispatch delay
     int32_t workers         # kworkers per pool
+    int32_t nested_zone     # kthread_rfc_v1: the creation's nested drain is zone-specific
+    int64_t create_ns       # CPU time of kthread_create_worker_on_cpu()
+    int64_t create_pages    # pages it allocates
     int64_t wq_hog_ns
     int64_t vmstat_ns
     int64_t sample_ns
@@ -358,7 +368,9 @@ ctypedef struct call_t:     # one drain_all_pages() call (MODEL.md 8)
     int32_t ntargets
     int32_t slowest_cpu
     int64_t pages
-    int64_t stranded
+    int64_t stranded        # pages left on targets without a worker (the RFC's fallback)
+    int32_t deadlock        # the caller waits on the mutex it holds
+    int32_t _pad
     int64_t slowest_delay
     int64_t inversion_ns
 
@@ -392,6 +404,8 @@ ctypedef struct counters_t: # the engine's scalar state, saved with the arrays
     int32_t ncall
     int32_t ntarget_rec
     int32_t nsample
+    int32_t hotplug_next
+    int32_t deadlocks
 
 ctypedef struct sim_t:
     int64_t now
@@ -433,7 +447,11 @@ ctypedef struct sim_t:
     int32_t target_cap
     int32_t nsample
     int32_t sample_cap
-    int32_t _pad3
+    int32_t nhotplug
+    int32_t hotplug_next
+    int32_t deadlocks
+    int32_t _pad5
+    int64_t* hotplug        # (time, cpu, online) triples, by time
     int64_t calls_dropped
     int64_t targets_dropped
     int64_t items_dropped

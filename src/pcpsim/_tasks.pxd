@@ -14,7 +14,8 @@ from pcpsim._sched cimport (cpu_slot, task_slot, update_curr, schedule, resched_
 from pcpsim._drain cimport (POOLS_PER_CPU, POOL_NORMAL, POOL_HIGHPRI, set_section, end_section,
                             item_alloc, pool_queue, drain_all_pages, drain_done, remote_step,
                             alloc_refill, alloc_retry, reclaim_done, kswapd_done, worker_next,
-                            wq_worker_tick)
+                            wq_worker_tick, cpuhp_step)
+from pcpsim._mm cimport pcp_drain_all
 
 
 cdef inline void on_tick(sim_t* s, int32_t c, int64_t now) noexcept nogil:
@@ -83,6 +84,9 @@ cdef inline void section_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noex
         return
     if kind == SECT_REMOTE:
         remote_step(s, c, ti, now)
+        return
+    if kind == SECT_CPUHP or kind == SECT_CREATE:
+        cpuhp_step(s, c, ti, now)
         return
     end_section(t)
     if kind == SECT_RECLAIM:
@@ -205,3 +209,34 @@ cdef inline void on_sample(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
         s.nsample += 1
     if s.nsample < s.sample_cap:
         timer_arm(s, slot, now + s.p.sample_ns)
+
+
+cdef inline void on_hotplug(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
+    """CPU hotplug events due now (MODEL.md 7.6). Offline: the CPU's pcp pages go
+    back to the zone (page_alloc_cpu_dead), its drain kthread is destroyed and
+    nothing runs there. Online: tasks run again and, with the kthread
+    strategies, its hotplug thread creates the drain kthread."""
+    cdef int64_t* ev
+    cdef int32_t c, hp
+    cdef cpu_t* cpu
+    while s.hotplug_next < s.nhotplug and s.hotplug[3 * s.hotplug_next] <= now:
+        ev = &s.hotplug[3 * s.hotplug_next]
+        s.hotplug_next += 1
+        c = <int32_t>ev[1]
+        cpu = &s.cpus[c]
+        update_curr(s, c, now)
+        if ev[2] and not cpu.online:
+            cpu.online = 1
+            hp = cpu.cpuhp
+            if hp >= 0 and s.tasks[hp].state == TASK_SLEEPING:
+                set_section(&s.tasks[hp], SECT_CPUHP, 0, NP_NONE, CAT_WORK)
+                wake_up_task(s, hp, now)
+        elif not ev[2] and cpu.online:
+            cpu.online = 0
+            pcp_drain_all(&s.zones[cpu.node], cpu, 0)
+            if cpu.kthread >= 0:
+                s.tasks[cpu.kthread].flags &= ~TF_CREATED
+        cpu.need_resched = 1
+        after_event(s, c, now)
+    if s.hotplug_next < s.nhotplug:
+        timer_arm(s, slot, s.hotplug[3 * s.hotplug_next])

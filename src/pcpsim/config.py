@@ -297,12 +297,14 @@ def external_drain(cpu: int, period: Duration, *, zone: int | None = None, force
 @dataclass
 class Topology:
     """NUMA nodes and CPUs (MODEL.md 2): ``nodes`` x ``cpus_per_node``, or the
-    explicit ``node_sizes``; CPU ids are contiguous per node."""
+    explicit ``node_sizes``; CPU ids are contiguous per node. ``isolated`` CPUs
+    have no tick while one task runs; ``offline`` CPUs start offline."""
 
     nodes: int = 1
     cpus_per_node: int = 8
     node_sizes: Sequence[int] | None = None
     isolated: Sequence[int] = ()
+    offline: Sequence[int] = ()
 
     def sizes(self) -> list[int]:
         if self.node_sizes is not None:
@@ -328,10 +330,12 @@ class Topology:
             raise ConfigError(f"{field}.{name}", getattr(self, name),
                               f"at most {MAX_CPUS} CPUs in all (got {self.ncpu})")
         ncpu = self.ncpu
-        if isinstance(self.isolated, (str, bytes)) or not isinstance(self.isolated, (Sequence, range)):
-            raise ConfigError(f"{field}.isolated", self.isolated, "a sequence of CPU ids")
-        for i, c in enumerate(self.isolated):
-            _check_int(c, f"{field}.isolated[{i}]", 0, ncpu - 1)
+        for name in ("isolated", "offline"):
+            ids = getattr(self, name)
+            if isinstance(ids, (str, bytes)) or not isinstance(ids, (Sequence, range)):
+                raise ConfigError(f"{field}.{name}", ids, "a sequence of CPU ids")
+            for i, c in enumerate(ids):
+                _check_int(c, f"{field}.{name}[{i}]", 0, ncpu - 1)
 
 
 @dataclass
@@ -418,7 +422,9 @@ class Memory:
     ``node_mem``: managed memory per node (a size string or pages; a list gives
     one per node). Watermarks, ``batch`` and ``high`` follow the kernel's
     formulas for the profile unless overridden. ``in_use`` and ``pcp_fill`` set
-    the state at time 0 (fractions of managed pages and of pcp high).
+    the state at time 0 (fractions of managed pages and of pcp high);
+    ``free_pages`` instead sets the zone's free pages at time 0 exactly (the
+    rest, after the pcp lists, is in use).
     """
 
     node_mem: Duration | Sequence[int | str] = "4GiB"
@@ -431,6 +437,7 @@ class Memory:
     lock_base: Duration = "200ns"
     in_use: float = 0.5
     pcp_fill: float = 0.5
+    free_pages: int | None = None
     sample_interval: Duration = "10ms"
 
     def node_pages(self, nnode: int, field: str = "memory.node_mem") -> list[int]:
@@ -457,6 +464,8 @@ class Memory:
             parse_duration(getattr(self, name), f"{field}.{name}")
         for name in ("in_use", "pcp_fill"):
             _check_fraction(getattr(self, name), f"{field}.{name}")
+        if self.free_pages is not None:
+            _check_int(self.free_pages, f"{field}.free_pages", 0, min(self.node_pages(nnode)) // 2)
 
 
 @dataclass
@@ -489,7 +498,14 @@ class Reclaim:
 class Drain:
     """drain_all_pages() (MODEL.md 7): the dispatch strategy and its costs.
     ``strategy`` None takes the profile's; ``remote_chunk`` None takes the
-    profile's (whole list before 6.10, ``batch << 5`` from 6.10)."""
+    profile's (whole list before 6.10, ``batch << 5`` from 6.10).
+
+    With the kthread strategies a CPU that comes online gets its drain kthread
+    from its hotplug thread: ``worker_create`` of CPU and ``worker_pages``
+    pages, which may enter direct reclaim. ``nested_drain``: the drain that
+    reclaim calls there, ``global`` (drain_all_pages(NULL): the trylock fails
+    under kthread_rfc_v1) or ``zone`` (a zone-specific drain: deadlock under
+    kthread_rfc_v1)."""
 
     strategy: str | None = None
     kthread_policy: str = "fifo"
@@ -498,8 +514,14 @@ class Drain:
     remote_chunk: int | None = None
     max_calls: int = 100_000
     max_targets: int = 1_000_000
+    worker_create: Duration = "100us"
+    worker_pages: int = 4
+    nested_drain: str = "global"
 
     def validate(self, field: str = "drain") -> None:
+        parse_duration(self.worker_create, f"{field}.worker_create")
+        _check_int(self.worker_pages, f"{field}.worker_pages", 1, 2**20)
+        _check_choice(self.nested_drain, f"{field}.nested_drain", ("global", "zone"))
         if self.strategy is not None:
             _check_choice(self.strategy, f"{field}.strategy", STRATEGIES)
         _check_choice(self.kthread_policy, f"{field}.kthread_policy", ("fifo", "rr"))
@@ -568,6 +590,20 @@ class Workqueue:
 
 
 @dataclass
+class Hotplug:
+    """CPU ``cpu`` goes offline (``online=False``) or comes online at ``at`` (MODEL.md 7.6)."""
+
+    at: Duration
+    cpu: int
+    online: bool
+
+    def validate(self, field: str, ncpu: int) -> None:
+        parse_duration(self.at, f"{field}.at")
+        _check_int(self.cpu, f"{field}.cpu", 0, ncpu - 1)
+        _check_bool(self.online, f"{field}.online")
+
+
+@dataclass
 class Config:
     """One simulation: kernel profile, topology, tasks, scheduler, memory,
     reclaim, drains, workqueues, duration, seed."""
@@ -580,6 +616,7 @@ class Config:
     reclaim: Reclaim = field(default_factory=Reclaim)
     drain: Drain = field(default_factory=Drain)
     workqueue: Workqueue = field(default_factory=Workqueue)
+    hotplug: list[Hotplug] = field(default_factory=list)
     duration: Duration = "1s"
     seed: int = 0
 
@@ -608,6 +645,12 @@ class Config:
         self.reclaim.validate()
         self.drain.validate()
         self.workqueue.validate(ncpu)
+        if not isinstance(self.hotplug, (list, tuple)):
+            raise ConfigError("hotplug", self.hotplug, "a list of pcpsim.Hotplug")
+        for i, ev in enumerate(self.hotplug):
+            if not isinstance(ev, Hotplug):
+                raise ConfigError(f"hotplug[{i}]", ev, "a pcpsim.Hotplug")
+            ev.validate(f"hotplug[{i}]", ncpu)
         parse_duration(self.duration, "duration", allow_zero=False)
         _check_int(self.seed, "seed", 0, 2**63 - 1)
 

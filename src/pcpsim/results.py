@@ -89,8 +89,10 @@ class Results:
       ``in_use``), watermarks, ``batch``, ``high_min``, ``high_max``, lock
       statistics, ``reclaimed``, ``oom_events``.
     - ``calls``: per drain_all_pages() call: ``start``, ``end``, ``caller``,
-      ``zone`` (-1 global), ``force``, ``skipped``, ``ntargets``, ``pages``,
-      ``stranded``, ``slowest_cpu``, ``slowest_delay``.
+      ``zone`` (-1 global), ``force``, ``skipped``, ``deadlock``, ``ntargets``,
+      ``pages``, ``stranded``, ``slowest_cpu``, ``slowest_delay``; ``end`` is -1
+      for a call still waiting (or deadlocked) at the end; ``deadlocks`` counts
+      the detected ones.
     - ``targets``: per target of every call: ``call``, ``cpu``, ``queued``,
       ``start`` (dispatch delay = start - queued), ``end``, ``pages``.
     - ``memory``: ``time`` and per zone ``free`` and ``pcp`` pages over time.
@@ -114,6 +116,7 @@ class Results:
     targets: dict[str, np.ndarray] = field(default_factory=dict)
     memory: dict[str, np.ndarray] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
+    deadlocks: int = 0
     strategy: str = ""
     config: Any = None
 
@@ -157,5 +160,6 @@ class Results:
             "stranded_pages": int(self.calls["stranded"].sum()) if self.calls else 0,
             "oom_events": int(self.zones["oom_events"].sum()) if self.zones else 0,
             "drain_cpu_ns": int(self.cpus["drain_ns"].sum() + self.cpus["irq_drain_ns"].sum()),
+            "deadlocks": self.deadlocks,
             "dropped": self.dropped,
         }

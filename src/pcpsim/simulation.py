@@ -76,6 +76,9 @@ def engine_params(cfg: Config) -> dict[str, int | float]:
         "workers": wq.workers_per_pool,
         "hist_drain": -1,
         "hist_dispatch": -1,
+        "nested_zone": int(d.nested_drain == "zone"),
+        "create_ns": parse_duration(d.worker_create, "drain.worker_create"),
+        "create_pages": d.worker_pages,
     }
 
 
@@ -162,12 +165,19 @@ def build_tasks(cfg: Config, params: dict, node_of: np.ndarray) -> tuple[np.ndar
         rows = _task_rows(ncpu, cpu_ids, "kthread", d.kthread_policy, d.kthread_prio, 0, base_slice)
         rows["pool"] = cpu_ids * _core.POOLS + 2
         parts.append(rows)
+        # a hotplug thread on every CPU that may come online creates its kthread
+        hp = np.unique([ev.cpu for ev in cfg.hotplug if ev.online] + list(cfg.topology.offline)).astype(np.int32)
+        rows = _task_rows(len(hp), hp, "cpuhp", "normal", 0, 0, base_slice)
+        rows["zone"] = node_of[hp]
+        rows["flags"] = _core.TASK_FLAGS["reclaim"]
+        parts.append(rows)
     tasks = np.concatenate(parts, dtype=_core.TASK_DTYPE)  # keeps the struct's trailing padding
     nwork = sum(len(x) for x in specs)
     spec = np.full(len(tasks), -1, dtype=np.int32)
     if specs:
         spec[:nwork] = np.concatenate(specs)
-    tasks["flags"][tasks["kind"] >= _core.KINDS["kworker"]] |= _core.TASK_FLAGS["created"]
+    kthreads = tasks["kind"] == _core.KINDS["kthread"]
+    tasks["flags"][kthreads & ~np.isin(tasks["cpu"], list(cfg.topology.offline))] |= _core.TASK_FLAGS["created"]
     names = [t.name or f"{t.kind}{i}" for i, t in enumerate(cfg.tasks)]
     return tasks, spec, names
 
@@ -197,11 +207,13 @@ def build_memory(cfg: Config, params: dict, node_of: np.ndarray, cpus: np.ndarra
         zone["kswapd"] = -1
         in_use = int(m.in_use * pages)
         fill = min(int(m.pcp_fill * hmin), (pages - in_use) // (2 * n))
-        cpus["pcp_count"][first:first + n] = fill
+        cpus["pcp_count"][first:first + n] = fill * cpus["online"][first:first + n]
         cpus["pcp_high"][first:first + n] = hmin
-        zone["pcp_pages"] = fill * n
+        zone["pcp_pages"] = int(cpus["pcp_count"][first:first + n].sum())
+        if m.free_pages is not None:
+            in_use = pages - zone["pcp_pages"] - m.free_pages
         zone["in_use"] = in_use
-        zone["free"] = pages - in_use - fill * n
+        zone["free"] = pages - in_use - zone["pcp_pages"]
         first += n
     # pages the allocators hold at the start come out of in_use
     held = np.bincount(tasks["zone"], weights=tasks["held"], minlength=len(zones)).astype(np.int64)
@@ -257,9 +269,16 @@ class Simulation:
         for name in ("curr", "rt_head", "fair_head", "fair_tail", "kthread", "ipi_call"):
             cpus[name] = -1
         cpus["node"] = node_of
+        offline = np.asarray(config.topology.offline, dtype=np.int64)
         cpus["online"] = 1
+        cpus["online"][offline] = 0
         cpus["isolated"][np.asarray(config.topology.isolated, dtype=np.int64)] = 1
+        for kind, column in (("kthread", "kthread"), ("cpuhp", "cpuhp")):
+            ids = np.flatnonzero(tasks["kind"] == _core.KINDS[kind])
+            cpus[column] = -1
+            cpus[column][tasks["cpu"][ids]] = ids
         zones = build_memory(config, params, node_of, cpus, tasks)
+        hotplug = sorted((parse_duration(ev.at, "at"), ev.cpu, int(ev.online)) for ev in config.hotplug)
         # histograms: 2 per periodic task, 1 per allocator, then drain latency and dispatch delay
         periodic_ids = np.flatnonzero(tasks["kind"] == _core.KINDS["periodic"])
         tasks["hist"][periodic_ids] = 2 * np.arange(len(periodic_ids), dtype=np.int32)
@@ -267,7 +286,7 @@ class Simulation:
         tasks["hist_stall"][alloc_ids] = 2 * len(periodic_ids) + np.arange(len(alloc_ids), dtype=np.int32)
         nhist = 2 * len(periodic_ids) + len(alloc_ids) + 2
         params["hist_drain"], params["hist_dispatch"] = nhist - 2, nhist - 1
-        nslot = ncpu * _core.SLOTS + len(tasks) + 1
+        nslot = ncpu * _core.SLOTS + len(tasks) + 2        # + hotplug and sampling timers
         nsrc = len(config.workqueue.sources)
         nitem = 2 * ncpu + 16 * ncpu + 256
         items = np.zeros(nitem, dtype=_core.ITEM_DTYPE)
@@ -309,6 +328,7 @@ class Simulation:
             "target_cpus": np.zeros(ncpu, dtype=np.int32),
             "target_recs": np.zeros(ncpu, dtype=np.int32),
             "samples": np.zeros(nsample * (1 + 2 * len(zones)), dtype=np.int64),
+            "hotplug": np.asarray(hotplug, dtype=np.int64).reshape(-1),
             "drain": drain,
             "counters": counters,
             "params": param_arr,
@@ -365,7 +385,7 @@ class Simulation:
 
     def task_names(self) -> list[str]:
         """A name per task: the spec's name, or the kernel's thread names
-        (``kswapd0``, ``kworker/3:1``, ``kworker/3:0H``, ``pg_drain/3``)."""
+        (``kswapd0``, ``kworker/3:1``, ``kworker/3:0H``, ``pg_drain/3``, ``cpuhp/3``)."""
         ts = self._engine.arrays["tasks"]
         names, nth = [], {}
         for ti, spec in enumerate(self.task_spec):
@@ -377,6 +397,8 @@ class Simulation:
                 names.append(f"kswapd{int(ts['zone'][ti])}")
             elif kind == _core.KINDS["kthread"]:
                 names.append(f"pg_drain/{cpu}")
+            elif kind == _core.KINDS["cpuhp"]:
+                names.append(f"cpuhp/{cpu}")
             else:
                 pool = int(ts["pool"][ti])
                 k = nth[pool] = nth.get(pool, -1) + 1
@@ -415,6 +437,7 @@ class Simulation:
             calls={name: a["calls"][name][: int(k["ncall"])].copy() for name in a["calls"].dtype.names},
             targets={name: a["targets"][name][: int(k["ntarget_rec"])].copy() for name in a["targets"].dtype.names},
             memory={"time": samples[:, 0].copy(), "free": samples[:, 1::2].copy(), "pcp": samples[:, 2::2].copy()},
+            deadlocks=int(k["deadlocks"]),
             dropped={"calls": int(k["calls_dropped"]), "targets": int(k["targets_dropped"]),
                      "work_items": int(k["items_dropped"])},
             strategy=next(n for n, v in _core.STRATEGIES.items() if v == p["strategy"]),
