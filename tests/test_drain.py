@@ -348,3 +348,24 @@ def test_rfc_fallback_leaves_stranded_pages() -> None:
     cfg.drain.worker_create = "10us"
     lat, r = first_call(cfg)
     assert r.calls["stranded"][0] == 0
+
+
+# ---------------------------------------------------------------- priority inversion
+
+def _inversion(extra: tuple[p.Task, ...], hogs: int) -> tuple[int, p.Results]:
+    cfg = drain_config("workqueue", "6.6", hogs=hogs, extra=extra)
+    cfg.tasks[-1].nice = -10            # an important caller (like an Android foreground thread)
+    return first_call(cfg)
+
+
+def test_priority_inversion_is_the_time_less_important_tasks_delay_the_drain() -> None:
+    lat, r = _inversion((), hogs=2)
+    inv = int(r.calls["inversion_ns"][0])
+    delays = r.targets["start"] - r.targets["queued"]
+    # the nice -10 caller waits while nice-0 hogs run on the targets
+    assert inv > TICK
+    assert inv <= delays.sum()
+    # a FIFO hog is more important than the caller: waiting for it is no inversion
+    lat, r = _inversion((p.hog(1, policy="fifo", prio=10),), hogs=0)
+    assert lat > 800 * MS
+    assert r.calls["inversion_ns"][0] == 0

@@ -20,7 +20,7 @@ from pcpsim._mm cimport (zone_lock, pcp_add, pcp_drain_all, nr_pcp_free, pcp_fre
                          PCP_RULE_AUTOTUNE)
 from pcpsim._sched cimport (cpu_slot, task_slot, is_fair, update_curr, schedule, wake_up_task,
                             block_current, rearm_curr_timer, after_event, charge_overhead,
-                            nonpreempt_left, timer_set)
+                            nonpreempt_left, timer_set, prio_key, account_stats)
 
 cdef enum:
     POOL_NORMAL = 0
@@ -41,11 +41,6 @@ cdef inline void end_section(task_t* t) noexcept nogil:
     t.sect_left = 0
     t.sect_np = NP_NONE
     t.cat = CAT_WORKLOAD
-
-
-cdef inline int64_t prio_key(task_t* t) noexcept nogil:
-    """Higher is more important: RT by priority above every fair weight."""
-    return (<int64_t>1 << 40) + t.prio if not is_fair(t) else t.weight
 
 
 # ---------------------------------------------------------------- work items and pools
@@ -111,6 +106,10 @@ cdef inline int32_t pool_pop(sim_t* s, pool_t* pool) noexcept nogil:
 
 cdef inline void record_target_start(sim_t* s, int32_t k, int64_t now) noexcept nogil:
     cdef int32_t r = s.target_recs[k]
+    cdef int32_t tc = s.target_cpus[k]
+    if s.cpus[tc].inv_key:
+        account_stats(s, tc, now)
+        s.cpus[tc].inv_key = 0
     if r >= 0 and s.targets[r].start < 0:
         s.targets[r].start = now
         hist_record(s, s.p.hist_dispatch, now - s.targets[r].queued)
@@ -264,6 +263,8 @@ cdef inline bint drain_all_pages(sim_t* s, int32_t c, int32_t ti, int32_t zone, 
             kthread_fallback(s, c, k, now)
             continue
         pi = drain_worker_pool(s, tc)
+        account_stats(s, tc, now)
+        s.cpus[tc].inv_key = prio_key(t)
         s.items[tc].kind = ITEM_DRAIN
         s.items[tc].call = k
         s.items[tc].source = -1

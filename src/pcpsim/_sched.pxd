@@ -29,6 +29,11 @@ cdef inline bint is_fair(task_t* t) noexcept nogil:
     return t.policy == POLICY_NORMAL
 
 
+cdef inline int64_t prio_key(task_t* t) noexcept nogil:
+    """Higher is more important: RT by priority above every fair weight."""
+    return (<int64_t>1 << 40) + t.prio if t.policy != POLICY_NORMAL else t.weight
+
+
 cdef inline void timer_set(sim_t* s, int32_t slot, int64_t when) noexcept nogil:
     """Arm ``slot`` unless it is already armed for that very time (keeps its order)."""
     if not (timer_armed(s, slot) and timer_when(s, slot) == when):
@@ -53,6 +58,10 @@ cdef inline void account_stats(sim_t* s, int32_t c, int64_t now) noexcept nogil:
         return
     st.busy_ns += d
     s.tstats[cpu.curr].cpu_time += d
+    if cpu.inv_key and prio_key(&s.tasks[cpu.curr]) < cpu.inv_key and s.drain.call >= 0:
+        # priority inversion: a drain the caller waits for is pending here
+        # while a less important task runs
+        s.calls[s.drain.call].inversion_ns += d
     cat = s.tasks[cpu.curr].cat
     if cat == CAT_DRAIN:
         st.drain_ns += d

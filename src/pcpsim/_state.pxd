@@ -223,6 +223,7 @@ ctypedef struct cpu_t:
     int32_t ipi_call        # drain call whose IPI is pending here, -1 none
     int32_t cpuhp           # this CPU's hotplug thread, -1 none
     int32_t _pad4
+    int64_t inv_key         # while a drain waits on this CPU: the caller's priority key, else 0
     int64_t ipi_sent
 
 ctypedef struct cpu_stats_t:

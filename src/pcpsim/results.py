@@ -90,7 +90,9 @@ class Results:
       statistics, ``reclaimed``, ``oom_events``.
     - ``calls``: per drain_all_pages() call: ``start``, ``end``, ``caller``,
       ``zone`` (-1 global), ``force``, ``skipped``, ``deadlock``, ``ntargets``,
-      ``pages``, ``stranded``, ``slowest_cpu``, ``slowest_delay``; ``end`` is -1
+      ``pages``, ``stranded``, ``slowest_cpu``, ``slowest_delay``,
+      ``inversion_ns`` (time targets whose drain was pending ran tasks less
+      important than the caller: priority inversion); ``end`` is -1
       for a call still waiting (or deadlocked) at the end; ``deadlocks`` counts
       the detected ones.
     - ``targets``: per target of every call: ``call``, ``cpu``, ``queued``,
@@ -161,5 +163,6 @@ class Results:
             "oom_events": int(self.zones["oom_events"].sum()) if self.zones else 0,
             "drain_cpu_ns": int(self.cpus["drain_ns"].sum() + self.cpus["irq_drain_ns"].sum()),
             "deadlocks": self.deadlocks,
+            "priority_inversion_ns": int(self.calls["inversion_ns"].sum()) if self.calls else 0,
             "dropped": self.dropped,
         }
