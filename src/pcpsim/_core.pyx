@@ -108,7 +108,7 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
     cdef int32_t c, i, nr, nf
     cdef int64_t load
     cdef cpu_t* cpu
-    if s.now < last:
+    if s.now < last or (s.heap_len > 0 and s.heap[0].time < s.now):
         return 1
     for c in range(s.ncpu):
         cpu = &s.cpus[c]

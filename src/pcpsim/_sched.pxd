@@ -475,7 +475,7 @@ cdef inline void rearm_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nog
         np = nonpreempt_left(t)
         if np == 0:
             when = now
-        elif t.exec_start + np < when:
+        elif np != NO_TIME and t.exec_start + np < when:
             when = t.exec_start + np
     if when == NO_TIME:
         timer_cancel(s, slot)

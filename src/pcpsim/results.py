@@ -99,7 +99,7 @@ class Results:
       ``start`` (dispatch delay = start - queued), ``end``, ``pages``.
     - ``memory``: ``time`` and per zone ``free`` and ``pcp`` pages over time.
     - Histograms: ``wakeup_latency``/``response_time`` per periodic task id,
-      ``alloc_stall`` per allocator id, ``drain_latency`` and
+      ``alloc_stall`` per allocator spec name (its tasks share it), ``drain_latency`` and
       ``dispatch_delay`` over all calls.
     """
 
@@ -110,7 +110,7 @@ class Results:
     task_names: list[str]
     wakeup_latency: dict[int, Histogram] = field(default_factory=dict)
     response_time: dict[int, Histogram] = field(default_factory=dict)
-    alloc_stall: dict[int, Histogram] = field(default_factory=dict)
+    alloc_stall: dict[str, Histogram] = field(default_factory=dict)
     drain_latency: Histogram = field(default_factory=lambda: Histogram.empty())
     dispatch_delay: Histogram = field(default_factory=lambda: Histogram.empty())
     zones: dict[str, np.ndarray] = field(default_factory=dict)
@@ -126,9 +126,9 @@ class Results:
         """Ids of the tasks called ``name`` (a spec's name or a kernel thread's)."""
         return np.flatnonzero(np.asarray(self.task_names, dtype=object) == name)
 
-    def merged(self, table: dict[int, Histogram], name: str | None = None) -> Histogram:
+    def merged(self, table: dict[Any, Histogram], name: str | None = None) -> Histogram:
         """One histogram of ``table`` over the tasks called ``name`` (all when None)."""
-        ids = table.keys() if name is None else [int(i) for i in self.task_ids(name)]
+        ids = list(table) if name is None else [int(i) for i in self.task_ids(name)]
         h = Histogram.empty()
         for i in ids:
             h = h.merge(table[i])

@@ -282,9 +282,12 @@ class Simulation:
         # histograms: 2 per periodic task, 1 per allocator, then drain latency and dispatch delay
         periodic_ids = np.flatnonzero(tasks["kind"] == _core.KINDS["periodic"])
         tasks["hist"][periodic_ids] = 2 * np.arange(len(periodic_ids), dtype=np.int32)
+        # one allocation-stall histogram per allocator spec (its tasks share it)
         alloc_ids = np.flatnonzero(tasks["kind"] == _core.KINDS["allocator"])
-        tasks["hist_stall"][alloc_ids] = 2 * len(periodic_ids) + np.arange(len(alloc_ids), dtype=np.int32)
-        nhist = 2 * len(periodic_ids) + len(alloc_ids) + 2
+        alloc_specs, which = np.unique(self.task_spec[alloc_ids], return_inverse=True)
+        tasks["hist_stall"][alloc_ids] = 2 * len(periodic_ids) + which
+        self._stall_hist = {self.spec_names[sp]: 2 * len(periodic_ids) + i for i, sp in enumerate(alloc_specs)}
+        nhist = 2 * len(periodic_ids) + len(alloc_specs) + 2
         params["hist_drain"], params["hist_dispatch"] = nhist - 2, nhist - 1
         nslot = ncpu * _core.SLOTS + len(tasks) + 2        # + hotplug and sampling timers
         nsrc = len(config.workqueue.sources)
@@ -425,7 +428,7 @@ class Simulation:
 
         lat = {int(ti): hist(int(ts["hist"][ti])) for ti in np.flatnonzero(ts["hist"] >= 0)}
         resp = {int(ti): hist(int(ts["hist"][ti]) + 1) for ti in np.flatnonzero(ts["hist"] >= 0)}
-        stall = {int(ti): hist(int(ts["hist_stall"][ti])) for ti in np.flatnonzero(ts["hist_stall"] >= 0)}
+        stall = {name: hist(h) for name, h in self._stall_hist.items()}
         p = a["params"][0]
         nz = len(a["zones"])
         samples = a["samples"].reshape(-1, 1 + 2 * nz)[: int(k["nsample"])]
@@ -444,13 +447,14 @@ class Simulation:
             config=self.config)
 
     def __reduce__(self):
-        return (_restore, (self.config, self._engine, self.task_spec, self.spec_names, self.duration_ns))
+        return (_restore, (self.config, self._engine, self.task_spec, self.spec_names, self.duration_ns,
+                           self._stall_hist))
 
 
-def _restore(config, engine, task_spec, spec_names, duration_ns) -> Simulation:
+def _restore(config, engine, task_spec, spec_names, duration_ns, stall_hist) -> Simulation:
     sim = Simulation.__new__(Simulation)
     sim.config, sim._engine, sim.task_spec = config, engine, task_spec
-    sim.spec_names, sim.duration_ns = spec_names, duration_ns
+    sim.spec_names, sim.duration_ns, sim._stall_hist = spec_names, duration_ns, stall_hist
     return sim
 
 
