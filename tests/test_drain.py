@@ -369,3 +369,50 @@ def test_priority_inversion_is_the_time_less_important_tasks_delay_the_drain() -
     lat, r = _inversion((p.hog(1, policy="fifo", prio=10),), hogs=0)
     assert lat > 800 * MS
     assert r.calls["inversion_ns"][0] == 0
+
+
+# ---------------------------------------------------------------- worker creation, mayday, rescuer
+
+def _clogged_pool(rescuer: bool, free_ok: bool) -> tuple[int, p.Results]:
+    """From 95 ms, CPU 1's normal pool gets an item every 1 ms that sleeps
+    500 ms after 10 us: the pool's two workers soon all sleep in items."""
+    sleepy = p.WorkSource(cpus=[1], rate=1, start="95ms", interval="1ms", duration="10us",
+                          sleep_prob=1.0, sleep="500ms")
+    cfg = drain_config("workqueue", "5.17", sources=(sleepy,))
+    cfg.workqueue.workers_per_pool, cfg.workqueue.initial_workers = 2, 1
+    cfg.workqueue.rescuer = rescuer
+    if not free_ok:
+        z = p.Simulation(cfg).arrays["zones"][0]
+        cfg.memory.free_pages = int(z["wmark_min"]) - 1       # worker creation fails
+        cfg.reclaim.kswapd = False
+    return first_call(cfg)
+
+
+def test_mayday_calls_the_rescuer_when_no_worker_can_be_created() -> None:
+    lat, r = _clogged_pool(rescuer=True, free_ok=False)
+    pool1 = 1 * 3                                              # CPU 1's normal pool
+    assert r.pools["create_failures"][pool1] >= 1
+    assert r.pools["maydays"][pool1] >= 1
+    # The mayday timer runs max(HZ/100, 2) jiffies = 8 ms after the pool got
+    # stuck, then every HZ/10 = 100 ms; at the first run with the drain work
+    # pending the rescuer runs it (not the sleepy system_wq items).
+    t1 = (r.targets["call"] == 0) & (r.targets["cpu"] == 1)
+    start = r.targets["start"][t1][0]
+    assert DRAIN_AT < start <= DRAIN_AT + 100 * MS + 8 * MS + 2 * COSTS
+    assert lat >= start - r.calls["start"][0]
+    assert r.calls["slowest_cpu"][0] == 1
+    rescuer = int(r.task_ids("mm_percpu_wq")[0])
+    assert r.tasks["nr_runs"][rescuer] == r.pools["maydays"][pool1]
+
+
+def test_without_rescuer_a_clogged_pool_never_drains() -> None:
+    lat, r = _clogged_pool(rescuer=False, free_ok=False)
+    assert lat == -1
+
+
+def test_worker_creation_lets_a_new_worker_take_the_drain() -> None:
+    # memory is fine: the second worker is created (100 us) and takes items;
+    # with both asleep the rescuer is called again
+    lat, r = _clogged_pool(rescuer=True, free_ok=True)
+    assert r.pools["create_failures"].sum() == 0
+    assert lat > 0

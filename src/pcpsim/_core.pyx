@@ -18,7 +18,7 @@ from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
     cpu_slot, task_slot, account_stats, enqueue_task, schedule, fair_curr, on_rt_period, on_fair_server,
 )
-from pcpsim._drain cimport on_ipi, POOLS_PER_CPU
+from pcpsim._drain cimport on_ipi, on_pool_timer, POOLS_PER_CPU
 from pcpsim._tasks cimport (on_tick, on_curr_timer, on_task_timer, on_workgen, on_vmstat, on_sample,
                             on_hotplug)
 from pcpsim._rng cimport sample_duration
@@ -83,7 +83,7 @@ STRATEGIES = {"ipi": STRAT_IPI, "workqueue": STRAT_WQ, "workqueue_highpri": STRA
               "kthread": STRAT_KTHREAD, "kthread_rfc_v1": STRAT_KTHREAD_V1, "remote": STRAT_REMOTE}
 KINDS = {"hog": KIND_HOG, "periodic": KIND_PERIODIC, "bursty": KIND_BURSTY, "allocator": KIND_ALLOCATOR,
          "kworker": KIND_KWORKER, "kthread": KIND_KTHREAD, "kswapd": KIND_KSWAPD, "extdrain": KIND_EXTDRAIN,
-         "cpuhp": KIND_CPUHP}
+         "cpuhp": KIND_CPUHP, "rescuer": KIND_RESCUER}
 TASK_FLAGS = {"reclaim": TF_RECLAIM, "force": TF_FORCE, "created": TF_CREATED}
 
 HIST_NBUCKETS = HIST_BUCKETS
@@ -170,8 +170,10 @@ cdef inline void dispatch(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
             on_ipi(s, c, now)
         elif kind == SLOT_WORKGEN:
             on_workgen(s, c, now)
-        else:
+        elif kind == SLOT_VMSTAT:
             on_vmstat(s, c, now)
+        else:
+            on_pool_timer(s, c, now)
     elif slot < s.nslot - 2:
         ti = slot - s.ncpu * SLOTS_PER_CPU
         s.cstats[s.tasks[ti].cpu].events += 1
@@ -334,11 +336,12 @@ cdef class Engine:
                     t.state = TASK_SLEEPING
                     timer_arm(s, task_slot(s, ti), t.phase)
                 elif t.kind == KIND_KWORKER or t.kind == KIND_KTHREAD:
-                    t.state = TASK_SLEEPING         # idle, on its pool's idle list
+                    t.state = TASK_SLEEPING         # idle, on its pool's idle list once created
                     pool = &s.pools[t.pool]
-                    t.link = pool.idle
-                    pool.idle = ti
-                elif t.kind == KIND_KSWAPD or t.kind == KIND_CPUHP:
+                    if t.kind == KIND_KTHREAD or (t.flags & TF_CREATED):
+                        t.link = pool.idle
+                        pool.idle = ti
+                elif t.kind == KIND_KSWAPD or t.kind == KIND_CPUHP or t.kind == KIND_RESCUER:
                     t.state = TASK_SLEEPING
                 else:
                     t.remaining = -1 if t.run_dist < 0 else sample_duration(

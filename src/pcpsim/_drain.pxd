@@ -61,11 +61,49 @@ cdef inline void item_release(sim_t* s, int32_t i) noexcept nogil:
         s.item_free = i
 
 
+cdef inline void pool_rearm(sim_t* s, int32_t c) noexcept nogil:
+    """The CPU's pool timer: the earliest worker creation or mayday of its pools."""
+    cdef pool_t* pools = &s.pools[c * POOLS_PER_CPU]
+    cdef int64_t when = NO_TIME
+    cdef int32_t k
+    for k in range(2):
+        if pools[k].create_at < when:
+            when = pools[k].create_at
+        if pools[k].mayday_at < when:
+            when = pools[k].mayday_at
+    if when == NO_TIME:
+        timer_cancel(s, cpu_slot(c, SLOT_POOL))
+    else:
+        timer_set(s, cpu_slot(c, SLOT_POOL), when)
+
+
+cdef inline void pool_need_worker(sim_t* s, int32_t pi, int64_t now) noexcept nogil:
+    """maybe_create_worker(): work is pending and no worker is idle. Create one
+    (ready after wq_create_ns; it may fail under memory pressure and is retried
+    after CREATE_COOLDOWN) and start the mayday timer in case that takes too long."""
+    cdef pool_t* pool = &s.pools[pi]
+    if pool.create_at == NO_TIME and pool_uncreated(s, pool) >= 0:
+        pool.create_at = now + s.p.wq_create_ns
+    if pool.mayday_at == NO_TIME and s.p.rescuer >= 0:
+        pool.mayday_at = now + s.p.mayday_initial_ns
+    pool_rearm(s, pool.cpu)
+
+
+cdef inline int32_t pool_uncreated(sim_t* s, pool_t* pool) noexcept nogil:
+    cdef int32_t w
+    for w in range(pool.first_worker, pool.first_worker + pool.nworkers):
+        if not (s.tasks[w].flags & TF_CREATED):
+            return w
+    return -1
+
+
 cdef inline void pool_wake_worker(sim_t* s, int32_t pi, int64_t now) noexcept nogil:
     """wake_up_worker(): an idle worker starts processing the worklist."""
     cdef pool_t* pool = &s.pools[pi]
     cdef int32_t w = pool.idle
     if w < 0:
+        if pool.head >= 0 and pi % POOLS_PER_CPU != POOL_KTHREAD:
+            pool_need_worker(s, pi, now)
         return
     pool.idle = s.tasks[w].link
     s.tasks[w].link = -1
@@ -623,6 +661,133 @@ cdef inline void start_item(sim_t* s, int32_t c, int32_t w, int32_t item, int64_
     set_section(t, SECT_ITEM, dur, NP_NONE, CAT_WORK)
 
 
+cdef inline void item_finished(sim_t* s, int32_t item, int64_t now) noexcept nogil:
+    if s.items[item].kind == ITEM_DRAIN:
+        target_finished(s, s.items[item].call, now, s.items[item].cpu_left)
+        item_release(s, item)
+        if s.drain.pending == 0 and s.drain.owner >= 0:
+            drain_done(s, now)
+    else:
+        item_release(s, item)
+
+
+cdef inline void rescuer_next(sim_t* s, int32_t c, int32_t r, int64_t now) noexcept nogil:
+    """rescuer_thread(): run the pool's mm_percpu_wq items (drains, vmstat),
+    not the other workqueues' items, then go to the next pool that called."""
+    cdef task_t* t = &s.tasks[r]
+    cdef pool_t* pool = &s.pools[t.pool]
+    cdef drain_t* d = &s.drain
+    cdef int32_t i, prev, nxt
+    if t.item >= 0:
+        pool.items_run += 1
+        i = t.item
+        t.item = -1
+        item_finished(s, i, now)
+    prev = -1
+    i = pool.head
+    while i >= 0 and s.items[i].kind == ITEM_GENERIC:
+        prev = i
+        i = s.items[i].next
+    if i >= 0:
+        if prev >= 0:
+            s.items[prev].next = s.items[i].next
+        else:
+            pool.head = s.items[i].next
+        if pool.tail == i:
+            pool.tail = prev
+        pool.nr_items -= 1
+        s.items[i].next = -1
+        start_item(s, c, r, i, now)
+        return
+    end_section(t)
+    block_current(s, c, now)
+    nxt = d.mayday_head
+    if nxt >= 0:
+        d.mayday_head = s.pools[nxt].mayday_next
+        if d.mayday_head < 0:
+            d.mayday_tail = -1
+        s.pools[nxt].on_mayday = 0
+        rescuer_go(s, nxt, now)
+
+
+cdef inline void rescuer_go(sim_t* s, int32_t pi, int64_t now) noexcept nogil:
+    """The sleeping rescuer moves to the pool's CPU and wakes there."""
+    cdef int32_t r = s.p.rescuer
+    cdef task_t* t = &s.tasks[r]
+    cdef int32_t c = s.pools[pi].cpu
+    t.cpu = c
+    t.zone = s.cpus[c].node
+    t.pool = pi
+    t.item = -1
+    t.vruntime = s.cpus[c].min_vruntime     # migrate_task_rq_fair(): relative to the new queue
+    t.vlag = 0
+    set_section(t, SECT_ITEM, 0, NP_NONE, CAT_WORK)
+    wake_up_task(s, r, now)
+
+
+cdef inline void send_mayday(sim_t* s, int32_t pi, int64_t now) noexcept nogil:
+    """send_mayday(): queue the pool for the rescuer, waking it if it sleeps."""
+    cdef drain_t* d = &s.drain
+    cdef pool_t* pool = &s.pools[pi]
+    pool.maydays += 1
+    if s.tasks[s.p.rescuer].state == TASK_SLEEPING:
+        rescuer_go(s, pi, now)
+        return
+    if pool.on_mayday or s.tasks[s.p.rescuer].pool == pi:
+        return
+    pool.on_mayday = 1
+    pool.mayday_next = -1
+    if d.mayday_tail >= 0:
+        s.pools[d.mayday_tail].mayday_next = pi
+    else:
+        d.mayday_head = pi
+    d.mayday_tail = pi
+
+
+cdef inline bint pool_has_rescuable(sim_t* s, pool_t* pool) noexcept nogil:
+    cdef int32_t i = pool.head
+    while i >= 0:
+        if s.items[i].kind != ITEM_GENERIC:
+            return True
+        i = s.items[i].next
+    return False
+
+
+cdef inline void on_pool_timer(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """A pool's manager: a worker creation completes (or fails), or the mayday
+    timer fires (pool_mayday_timeout())."""
+    cdef int32_t k, w, pi
+    cdef pool_t* pool
+    cdef zone_t* z = &s.zones[s.cpus[c].node]
+    for k in range(2):
+        pi = c * POOLS_PER_CPU + k
+        pool = &s.pools[pi]
+        if pool.create_at <= now:
+            w = pool_uncreated(s, pool)
+            pool.create_at = NO_TIME
+            if w >= 0 and z.free - s.p.wq_create_pages >= z.wmark_min:
+                z.free -= s.p.wq_create_pages
+                z.in_use += s.p.wq_create_pages
+                s.tasks[w].flags |= TF_CREATED
+                s.tasks[w].link = pool.idle
+                pool.idle = w
+                if pool.head >= 0 and pool.nr_running == 0:
+                    pool_wake_worker(s, pi, now)
+            elif w >= 0:
+                pool.create_failures += 1
+                pool.create_at = now + s.p.create_cooldown_ns
+        if pool.mayday_at <= now:
+            pool.mayday_at = NO_TIME
+            if pool.head >= 0 and pool.nr_running == 0 and pool.idle < 0:
+                # need_to_create_worker(): call for help for mm_percpu_wq's
+                # pending works (the only workqueue here with a rescuer)
+                if pool_has_rescuable(s, pool):
+                    send_mayday(s, pi, now)
+                pool.mayday_at = now + s.p.mayday_interval_ns
+    pool_rearm(s, c)
+    after_event(s, c, now)
+
+
 cdef inline void worker_next(sim_t* s, int32_t c, int32_t w, int64_t now) noexcept nogil:
     """worker_thread() / kthread_worker_fn(): finish the item in hand, take the
     next one while keep_working(), else go idle."""
@@ -631,6 +796,9 @@ cdef inline void worker_next(sim_t* s, int32_t c, int32_t w, int64_t now) noexce
     cdef int32_t item = t.item
     cdef item_t* it
     cdef bint kthread = t.kind == KIND_KTHREAD
+    if t.kind == KIND_RESCUER:
+        rescuer_next(s, c, w, now)
+        return
     if item >= 0:
         it = &s.items[item]
         if it.kind == ITEM_GENERIC and it.sleep_at >= 0:
@@ -649,13 +817,7 @@ cdef inline void worker_next(sim_t* s, int32_t c, int32_t w, int64_t now) noexce
         if t.flags & TF_INTENSIVE:
             t.flags &= ~TF_INTENSIVE
             pool.nr_running += 1
-        if it.kind == ITEM_DRAIN:
-            target_finished(s, it.call, now, it.cpu_left)
-            item_release(s, item)
-            if s.drain.pending == 0 and s.drain.owner >= 0:
-                drain_done(s, now)
-        else:
-            item_release(s, item)
+        item_finished(s, item, now)
     if pool.head >= 0 and (kthread or pool.nr_running <= 1):
         start_item(s, c, w, pool_pop(s, pool), now)
         return

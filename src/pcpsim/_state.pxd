@@ -31,6 +31,7 @@ cdef enum:
     KIND_KSWAPD = 6         # one per node (MODEL.md 6.4)
     KIND_EXTDRAIN = 7       # issues zone-specific drain_all_pages(zone) calls (MODEL.md 5)
     KIND_CPUHP = 8          # a CPU's hotplug thread: creates its drain kthread when it comes online
+    KIND_RESCUER = 9        # mm_percpu_wq's rescuer (WQ_MEM_RECLAIM): one, goes where it is called
 
 # kernel sections a task can be in: CPU time that is not the task's own work
 cdef enum:
@@ -109,7 +110,8 @@ cdef enum:
     SLOT_IPI = 4        # a drain IPI arriving (or waiting for IRQs to come back on)
     SLOT_WORKGEN = 5    # next background work item arrival
     SLOT_VMSTAT = 6     # vmstat_update every second
-    SLOTS_PER_CPU = 7
+    SLOT_POOL = 7       # the normal and highpri pools' manager: worker creation, mayday timer
+    SLOTS_PER_CPU = 9
 
 # task flags
 cdef enum:
@@ -281,6 +283,12 @@ ctypedef struct params_t:
     int32_t hist_drain      # histogram of drain_all_pages() latency
     int32_t hist_dispatch   # histogram of per-target dispatch delay
     int32_t workers         # kworkers per pool
+    int32_t rescuer         # mm_percpu_wq's rescuer task, -1 none
+    int64_t mayday_initial_ns
+    int64_t mayday_interval_ns
+    int64_t wq_create_ns
+    int64_t wq_create_pages
+    int64_t create_cooldown_ns
     int32_t nested_zone     # kthread_rfc_v1: the creation's nested drain is zone-specific
     int64_t create_ns       # CPU time of kthread_create_worker_on_cpu()
     int64_t create_pages    # pages it allocates
@@ -332,6 +340,14 @@ ctypedef struct pool_t:
     int32_t idle            # idle workers (list through task.link)
     int32_t nr_items
     int64_t items_run
+    int32_t first_worker    # its workers are tasks first_worker .. first_worker + nworkers - 1
+    int32_t nworkers
+    int32_t mayday_next     # the rescuer's list of pools that called for help
+    int32_t on_mayday
+    int64_t create_at       # a worker being created is ready then (NO_TIME: none)
+    int64_t mayday_at       # the mayday timer (NO_TIME: off)
+    int64_t maydays
+    int64_t create_failures
 
 ctypedef struct item_t:
     int32_t kind
@@ -392,6 +408,8 @@ ctypedef struct drain_t:    # the one drain in progress (pcpu_drain_mutex)
     int32_t ntargets
     int32_t cursor          # remote: next target
     int32_t cur_cpu         # remote: target whose pcp->lock the caller holds, -1 none
+    int32_t mayday_head     # pools waiting for mm_percpu_wq's rescuer
+    int32_t mayday_tail
     int64_t max_end
 
 ctypedef struct counters_t: # the engine's scalar state, saved with the arrays

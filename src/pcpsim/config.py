@@ -566,11 +566,20 @@ class WorkSource:
 
 @dataclass
 class Workqueue:
-    """The per-CPU worker pools (MODEL.md 7.2). ``hog_detection`` None takes the
+    """The per-CPU worker pools (MODEL.md 7.2). Each pool starts with
+    ``initial_workers`` idle workers and creates more, up to
+    ``workers_per_pool``, when work is pending and none is idle (each creation
+    takes ``worker_create`` and ``worker_pages`` pages; it fails below the min
+    watermark and is retried a second later); the mayday timer then calls
+    mm_percpu_wq's single ``rescuer``. ``hog_detection`` None takes the
     profile's (6.5+); ``vmstat_update`` is the CPU time of the per-CPU
     vmstat_update item queued every second (0: off)."""
 
-    workers_per_pool: int = 3
+    workers_per_pool: int = 4
+    initial_workers: int = 1
+    worker_create: Duration = "100us"
+    worker_pages: int = 4
+    rescuer: bool = True
     hog_detection: bool | None = None
     hog_threshold: Duration = "10ms"
     vmstat_update: Duration = "5us"
@@ -578,6 +587,10 @@ class Workqueue:
 
     def validate(self, ncpu: int, field: str = "workqueue") -> None:
         _check_int(self.workers_per_pool, f"{field}.workers_per_pool", 1, 64)
+        _check_int(self.initial_workers, f"{field}.initial_workers", 1, self.workers_per_pool)
+        parse_duration(self.worker_create, f"{field}.worker_create")
+        _check_int(self.worker_pages, f"{field}.worker_pages", 1, 2**20)
+        _check_bool(self.rescuer, f"{field}.rescuer")
         _check_bool(self.hog_detection, f"{field}.hog_detection", optional=True)
         parse_duration(self.hog_threshold, f"{field}.hog_threshold", allow_zero=False)
         parse_duration(self.vmstat_update, f"{field}.vmstat_update")

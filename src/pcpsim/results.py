@@ -88,6 +88,9 @@ class Results:
     - ``zones``: per zone: pages (``managed``, ``free``, ``pcp_pages``,
       ``in_use``), watermarks, ``batch``, ``high_min``, ``high_max``, lock
       statistics, ``reclaimed``, ``oom_events``.
+    - ``pools``: per worker pool (3 per CPU: normal, highpri, drain kthread):
+      ``cpu``, ``items_run``, ``maydays``, ``create_failures``, ``nr_items``
+      (still queued).
     - ``calls``: per drain_all_pages() call: ``start``, ``end``, ``caller``,
       ``zone`` (-1 global), ``force``, ``skipped``, ``deadlock``, ``ntargets``,
       ``pages``, ``stranded``, ``slowest_cpu``, ``slowest_delay``,
@@ -114,6 +117,7 @@ class Results:
     drain_latency: Histogram = field(default_factory=lambda: Histogram.empty())
     dispatch_delay: Histogram = field(default_factory=lambda: Histogram.empty())
     zones: dict[str, np.ndarray] = field(default_factory=dict)
+    pools: dict[str, np.ndarray] = field(default_factory=dict)
     calls: dict[str, np.ndarray] = field(default_factory=dict)
     targets: dict[str, np.ndarray] = field(default_factory=dict)
     memory: dict[str, np.ndarray] = field(default_factory=dict)

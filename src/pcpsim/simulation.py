@@ -74,6 +74,12 @@ def engine_params(cfg: Config) -> dict[str, int | float]:
         "base_slice": parse_duration(s.base_slice, "sched.base_slice") * factor
         if s.base_slice is not None else prof.base_slice_ns * factor,
         "workers": wq.workers_per_pool,
+        "rescuer": -1,
+        "mayday_initial_ns": profiles.mayday_initial_timeout_jiffies(s.hz) * ((1_000_000_000 + s.hz // 2) // s.hz),
+        "mayday_interval_ns": profiles.mayday_interval_jiffies(s.hz) * ((1_000_000_000 + s.hz // 2) // s.hz),
+        "wq_create_ns": parse_duration(wq.worker_create, "workqueue.worker_create"),
+        "wq_create_pages": wq.worker_pages,
+        "create_cooldown_ns": 1_000_000_000,                    # CREATE_COOLDOWN = HZ
         "hist_drain": -1,
         "hist_dispatch": -1,
         "nested_zone": int(d.nested_drain == "zone"),
@@ -159,7 +165,10 @@ def build_tasks(cfg: Config, params: dict, node_of: np.ndarray) -> tuple[np.ndar
         cpus = np.repeat(cpu_ids, W)
         rows = _task_rows(len(cpus), cpus, "kworker", "normal", 0, nice, base_slice)
         rows["pool"] = cpus * _core.POOLS + kind
+        rows["flags"][np.arange(len(cpus)) % W < cfg.workqueue.initial_workers] = _core.TASK_FLAGS["created"]
         parts.append(rows)
+    if cfg.workqueue.rescuer:
+        parts.append(_task_rows(1, np.zeros(1, np.int32), "rescuer", "normal", 0, -20, base_slice))
     if params["strategy"] in (_core.STRATEGIES["kthread"], _core.STRATEGIES["kthread_rfc_v1"]):
         d = cfg.drain
         rows = _task_rows(ncpu, cpu_ids, "kthread", d.kthread_policy, d.kthread_prio, 0, base_slice)
@@ -176,6 +185,8 @@ def build_tasks(cfg: Config, params: dict, node_of: np.ndarray) -> tuple[np.ndar
     spec = np.full(len(tasks), -1, dtype=np.int32)
     if specs:
         spec[:nwork] = np.concatenate(specs)
+    rescuer = np.flatnonzero(tasks["kind"] == _core.KINDS["rescuer"])
+    params["rescuer"] = int(rescuer[0]) if len(rescuer) else -1
     kthreads = tasks["kind"] == _core.KINDS["kthread"]
     tasks["flags"][kthreads & ~np.isin(tasks["cpu"], list(cfg.topology.offline))] |= _core.TASK_FLAGS["created"]
     names = [t.name or f"{t.kind}{i}" for i, t in enumerate(cfg.tasks)]
@@ -300,12 +311,19 @@ class Simulation:
         items["source"] = -1
         pools = np.zeros(ncpu * _core.POOLS, dtype=_core.POOL_DTYPE)
         pools["cpu"] = np.repeat(np.arange(ncpu), _core.POOLS)
-        pools["head"] = pools["tail"] = pools["idle"] = -1
+        pools["head"] = pools["tail"] = pools["idle"] = pools["mayday_next"] = -1
+        pools["create_at"] = pools["mayday_at"] = NO_TIME
+        workers = np.flatnonzero(tasks["kind"] == _core.KINDS["kworker"])
+        wpool = tasks["pool"][workers]
+        firsts = np.full(len(pools), -1, dtype=np.int64)
+        firsts[wpool[::-1]] = workers[::-1]                    # each pool's first worker (they are contiguous)
+        pools["first_worker"] = firsts
+        pools["nworkers"] = np.bincount(wpool, minlength=len(pools))
         duration_ns = parse_duration(config.duration, "duration")
         sample_ns = params["sample_ns"]
         nsample = min(duration_ns // sample_ns + 1, 100_000) if sample_ns else 0
         drain = np.zeros(1, dtype=_core.DRAIN_DTYPE)
-        for name in ("owner", "wait_head", "wait_tail", "call", "cur_cpu"):
+        for name in ("owner", "wait_head", "wait_tail", "call", "cur_cpu", "mayday_head", "mayday_tail"):
             drain[name] = -1
         counters = np.zeros(1, dtype=_core.COUNTERS_DTYPE)
         counters["item_free"] = 2 * ncpu if nitem > 2 * ncpu else -1
@@ -402,6 +420,8 @@ class Simulation:
                 names.append(f"pg_drain/{cpu}")
             elif kind == _core.KINDS["cpuhp"]:
                 names.append(f"cpuhp/{cpu}")
+            elif kind == _core.KINDS["rescuer"]:
+                names.append("mm_percpu_wq")
             else:
                 pool = int(ts["pool"][ti])
                 k = nth[pool] = nth.get(pool, -1) + 1
@@ -437,6 +457,8 @@ class Simulation:
             wakeup_latency=lat, response_time=resp, alloc_stall=stall,
             drain_latency=hist(int(p["hist_drain"])), dispatch_delay=hist(int(p["hist_dispatch"])),
             zones={name: a["zones"][name].copy() for name in a["zones"].dtype.names},
+            pools={name: a["pools"][name].copy() for name in ("cpu", "items_run", "maydays", "create_failures",
+                                                               "nr_items")},
             calls={name: a["calls"][name][: int(k["ncall"])].copy() for name in a["calls"].dtype.names},
             targets={name: a["targets"][name][: int(k["ntarget_rec"])].copy() for name in a["targets"].dtype.names},
             memory={"time": samples[:, 0].copy(), "free": samples[:, 1::2].copy(), "pcp": samples[:, 2::2].copy()},
