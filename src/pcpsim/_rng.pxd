@@ -9,8 +9,11 @@ from libc.stdint cimport int32_t, int64_t
 from numpy.random cimport bitgen_t
 from pcpsim._state cimport DIST_FIXED, DIST_EXP, DIST_LOGNORMAL
 
-cdef enum:
-    MAX_SAMPLE_NS = 1000000000000000   # 1e6 s: keeps every sum far from int64 overflow
+cdef extern from *:
+    """
+    #define PCPSIM_MAX_SAMPLE_NS ((int64_t)1000000000000000LL)
+    """
+    const int64_t MAX_SAMPLE_NS "PCPSIM_MAX_SAMPLE_NS"   # 1e6 s: far from int64 overflow
 
 
 cdef inline double _uniform(bitgen_t* rng) noexcept nogil:

@@ -10,15 +10,17 @@ from numpy.random cimport bitgen_t
 
 cdef extern from *:
     """
+    #include <stdint.h>
     #ifndef PCPSIM_DEBUG
     #define PCPSIM_DEBUG 0
     #endif
+    #define PCPSIM_NO_TIME INT64_MAX
     """
     bint PCPSIM_DEBUG
+    const int64_t NO_TIME "PCPSIM_NO_TIME"   # "never": an int64, not an (int-sized) enum
 
 cdef enum:
     NO_TASK = -1
-    NO_TIME = 0x7fffffffffffffff
 
 # task kinds (MODEL.md 5)
 cdef enum:
