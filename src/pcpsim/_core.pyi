@@ -3,26 +3,40 @@ from typing import Any
 
 import numpy as np
 
+# numpy dtypes of the engine's C structs (derived from _state.pxd)
 TASK_DTYPE: np.dtype[np.void]
 TASK_STATS_DTYPE: np.dtype[np.void]
 CPU_DTYPE: np.dtype[np.void]
 CPU_STATS_DTYPE: np.dtype[np.void]
 HEAP_DTYPE: np.dtype[np.void]
 HIST_STATS_DTYPE: np.dtype[np.void]
+PARAMS_DTYPE: np.dtype[np.void]
+ZONE_DTYPE: np.dtype[np.void]
+POOL_DTYPE: np.dtype[np.void]
+ITEM_DTYPE: np.dtype[np.void]
+SOURCE_DTYPE: np.dtype[np.void]
+CALL_DTYPE: np.dtype[np.void]
+TARGET_DTYPE: np.dtype[np.void]
+DRAIN_DTYPE: np.dtype[np.void]
+COUNTERS_DTYPE: np.dtype[np.void]
+
 HIST_NBUCKETS: int
 DEBUG: bool
 NO_TIME_NS: int
-PARAM_FIELDS: tuple[str, ...]
+SLOTS: int
+POOLS: int
+STRATEGIES: dict[str, int]
+KINDS: dict[str, int]
+TASK_FLAGS: dict[str, int]
 ERRORS: dict[int, str]
+ARRAY_SPECS: dict[str, tuple[np.dtype[Any], str | None]]
 
 def hist_bucket_bounds() -> np.ndarray: ...
 
 class Engine:
     arrays: dict[str, np.ndarray]
-    params: dict[str, int]
     started: bool
-    def __init__(self, arrays: dict[str, np.ndarray], params: dict[str, int], bitgen: Any,
-                 started: bool = ..., now: int = ..., seq: int = ..., events: int = ...) -> None: ...
+    def __init__(self, arrays: dict[str, np.ndarray], bitgen: Any, started: bool = ...) -> None: ...
     def start(self) -> None: ...
     def run(self, until: int, max_events: int = ...) -> int: ...
     def step(self) -> int: ...
