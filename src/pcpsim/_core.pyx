@@ -13,7 +13,7 @@ from numpy.random cimport bitgen_t
 import numpy as np
 
 from pcpsim._state cimport *
-from pcpsim._eventq cimport timer_arm, timer_pop
+from pcpsim._eventq cimport timer_arm, timer_cancel, next_event, tick_pop
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
     cpu_slot, task_slot, account_stats, enqueue_task, schedule, fair_curr, on_rt_period, on_fair_server,
@@ -108,8 +108,12 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
     cdef int32_t c, i, nr, nf
     cdef int64_t load
     cdef cpu_t* cpu
-    if s.now < last or (s.heap_len > 0 and s.heap[0].time < s.now):
+    cdef heap_entry_t* e = next_event(s)
+    if s.now < last or (e != NULL and e.time < s.now):
         return 1
+    for i in range(1, s.tq_len):
+        if s.tq[(s.tq_head + i) % s.tq_cap].time < s.tq[(s.tq_head + i - 1) % s.tq_cap].time:
+            return 1
     for c in range(s.ncpu):
         cpu = &s.cpus[c]
         if cpu.curr >= 0:
@@ -158,9 +162,7 @@ cdef inline void dispatch(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
         c = slot // SLOTS_PER_CPU
         kind = slot - c * SLOTS_PER_CPU
         s.cstats[c].events += 1
-        if kind == SLOT_TICK:
-            on_tick(s, c, now)
-        elif kind == SLOT_CURR:
+        if kind == SLOT_CURR:
             on_curr_timer(s, c, now)
         elif kind == SLOT_RT_PERIOD:
             on_rt_period(s, c, now)
@@ -187,12 +189,22 @@ cdef inline void dispatch(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
 cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogil:
     """Process events up to and including ``until`` (at most ``max_events``)."""
     cdef int64_t n = 0, now, last = s.now
-    cdef int32_t slot
-    while s.heap_len > 0 and s.heap[0].time <= until and n != max_events:
-        now = s.heap[0].time
-        slot = timer_pop(s)
+    cdef int32_t slot, c
+    cdef heap_entry_t* e
+    while n != max_events:
+        e = next_event(s)
+        if e == NULL or e.time > until:
+            break
+        now = e.time
         s.now = now
-        dispatch(s, slot, now)
+        if e != &s.heap[0] or s.heap_len == 0:
+            c = tick_pop(s)
+            s.cstats[c].events += 1
+            on_tick(s, c, now)
+        else:
+            slot = e.slot
+            timer_cancel(s, slot)
+            dispatch(s, slot, now)
         n += 1
         if PCPSIM_DEBUG:
             s.error = check_invariants(s, last)
@@ -224,6 +236,7 @@ ARRAY_SPECS = {
     "target_recs": (np.dtype(np.int32), "cpu"),
     "samples": (np.dtype(np.int64), None),
     "hotplug": (np.dtype(np.int64), None),
+    "tickq": (HEAP_DTYPE, None),
     "drain": (DRAIN_DTYPE, None),
     "counters": (COUNTERS_DTYPE, None),
     "params": (PARAMS_DTYPE, None),
@@ -299,6 +312,10 @@ cdef class Engine:
         self.s.target_recs = <int32_t*>_ptr(a["target_recs"])
         self.s.samples = <int64_t*>_ptr(a["samples"])
         self.s.hotplug = <int64_t*>_ptr(a["hotplug"])
+        self.s.tq = <heap_entry_t*>_ptr(a["tickq"])
+        self.s.tq_cap = <int32_t>len(a["tickq"])
+        if self.s.tq_cap < ncpu + 1:
+            raise ValueError("engine array 'tickq' is too small")
         self.s.nhotplug = <int32_t>(len(a["hotplug"]) // 3)
         self.s.drain = (<drain_t*>_ptr(a["drain"]))[0]
         cdef counters_t* k = <counters_t*>_ptr(a["counters"])
@@ -307,6 +324,7 @@ cdef class Engine:
         self.s.items_dropped, self.s.item_free = k.items_dropped, k.item_free
         self.s.ncall, self.s.ntarget_rec, self.s.nsample = k.ncall, k.ntarget_rec, k.nsample
         self.s.hotplug_next, self.s.deadlocks = k.hotplug_next, k.deadlocks
+        self.s.tq_head, self.s.tq_len = k.tq_head, k.tq_len
         self.s.heap_len = <int32_t>np.count_nonzero(a["heap_pos"] >= 0)
         self.s.rng = <bitgen_t*>PyCapsule_GetPointer(self.bitgen.capsule, "BitGenerator")
 
@@ -389,6 +407,7 @@ cdef class Engine:
         k.items_dropped, k.item_free = self.s.items_dropped, self.s.item_free
         k.ncall, k.ntarget_rec, k.nsample = self.s.ncall, self.s.ntarget_rec, self.s.nsample
         k.hotplug_next, k.deadlocks = self.s.hotplug_next, self.s.deadlocks
+        k.tq_head, k.tq_len = self.s.tq_head, self.s.tq_len
 
     def run(self, int64_t until, int64_t max_events=-1):
         """Process every event at or before ``until`` ns; return how many."""
@@ -407,7 +426,7 @@ cdef class Engine:
     def step(self):
         """Process the next event; return its time (ns), or -1 when none is left."""
         self.start()
-        if self.s.heap_len == 0:
+        if next_event(&self.s) == NULL:
             return -1
         with nogil:
             run_loop(&self.s, NO_TIME, 1)
@@ -418,7 +437,8 @@ cdef class Engine:
     def peek(self):
         """Time (ns) of the next event, or -1 when none is left."""
         self.start()
-        return self.s.heap[0].time if self.s.heap_len > 0 else -1
+        e = next_event(&self.s)
+        return e.time if e != NULL else -1
 
     def flush(self):
         """Bring the statistics (CPU time, busy/idle, waits) up to ``now``

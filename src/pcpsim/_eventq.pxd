@@ -9,7 +9,7 @@ number being taken when the slot is armed: events at one instant run in the
 order they were scheduled.
 """
 from libc.stdint cimport int32_t, int64_t
-from pcpsim._state cimport sim_t, heap_entry_t
+from pcpsim._state cimport sim_t, heap_entry_t, cpu_t
 
 
 cdef inline bint _before(heap_entry_t* a, heap_entry_t* b) noexcept nogil:
@@ -92,8 +92,75 @@ cdef inline int64_t timer_when(sim_t* s, int32_t slot) noexcept nogil:
     return s.heap[s.heap_pos[slot]].time
 
 
-cdef inline int32_t timer_pop(sim_t* s) noexcept nogil:
-    """Remove the earliest timer; return its slot (the caller read its time)."""
-    cdef int32_t slot = s.heap[0].slot
-    timer_cancel(s, slot)
-    return slot
+# ---------------------------------------------------------------- the tick queue
+#
+# Ticks are most of the events, always at multiples of the tick period, and are
+# armed in time order: a tick for jiffy J+1 is only ever armed once jiffy J has
+# come. So they need no heap: a FIFO ring of (time, seq, cpu) is already in
+# (time, seq) order, and the loop merges its head with the heap's top. A
+# cancelled tick stays in the ring until it reaches the head, where it is
+# recognised as stale (its seq is not its CPU's tick_seq any more).
+
+cdef inline bint tick_armed(sim_t* s, int32_t c) noexcept nogil:
+    return s.cpus[c].tick_seq >= 0
+
+
+cdef inline void tick_cancel(sim_t* s, int32_t c) noexcept nogil:
+    s.cpus[c].tick_seq = -1
+
+
+cdef inline void _tick_compact(sim_t* s) noexcept nogil:
+    """Drop the stale entries of a full ring, keeping the order of the rest."""
+    cdef int32_t i, k, n = 0
+    cdef heap_entry_t e
+    for k in range(s.tq_len):
+        i = (s.tq_head + k) % s.tq_cap
+        e = s.tq[i]
+        if s.cpus[e.slot].tick_seq == e.seq:
+            s.tq[(s.tq_head + n) % s.tq_cap] = e
+            n += 1
+    s.tq_len = n
+
+
+cdef inline void tick_arm(sim_t* s, int32_t c, int64_t when) noexcept nogil:
+    """Arm CPU ``c``'s tick at ``when`` (a tick period boundary, never before the
+    last tick already armed)."""
+    cdef int32_t i
+    if s.tq_len == s.tq_cap:
+        _tick_compact(s)
+    i = (s.tq_head + s.tq_len) % s.tq_cap
+    s.tq[i].time = when
+    s.tq[i].seq = s.seq
+    s.tq[i].slot = c
+    s.cpus[c].tick_seq = s.seq
+    s.seq += 1
+    s.tq_len += 1
+
+
+cdef inline heap_entry_t* tick_head(sim_t* s) noexcept nogil:
+    """The next live tick (stale entries at the head are dropped), or NULL."""
+    cdef heap_entry_t* e
+    while s.tq_len > 0:
+        e = &s.tq[s.tq_head]
+        if s.cpus[e.slot].tick_seq == e.seq:
+            return e
+        s.tq_head = (s.tq_head + 1) % s.tq_cap
+        s.tq_len -= 1
+    return NULL
+
+
+cdef inline int32_t tick_pop(sim_t* s) noexcept nogil:
+    """Remove the head tick (it fires now); return its CPU."""
+    cdef int32_t c = s.tq[s.tq_head].slot
+    s.tq_head = (s.tq_head + 1) % s.tq_cap
+    s.tq_len -= 1
+    s.cpus[c].tick_seq = -1
+    return c
+
+
+cdef inline heap_entry_t* next_event(sim_t* s) noexcept nogil:
+    """The earliest of the heap's top and the tick queue's head, or NULL."""
+    cdef heap_entry_t* t = tick_head(s)
+    if s.heap_len > 0 and (t == NULL or _before(&s.heap[0], t)):
+        return &s.heap[0]
+    return t

@@ -11,7 +11,7 @@ the tick-time checks. Overhead (context switch, wakeup) is serialised per CPU in
 """
 from libc.stdint cimport int32_t, int64_t
 from pcpsim._state cimport *
-from pcpsim._eventq cimport timer_arm, timer_cancel, timer_armed, timer_when
+from pcpsim._eventq cimport timer_arm, timer_cancel, timer_armed, timer_when, tick_arm, tick_armed, tick_cancel
 from pcpsim._fixed cimport calc_delta_fair, div_weight
 from pcpsim._hist cimport hist_record
 from pcpsim._mm cimport flow_pages, flow_boundary_ns
@@ -487,13 +487,12 @@ cdef inline void tick_update(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     """The tick runs while the CPU is busy; nohz_full-like isolated CPUs stop it
     while one task is runnable (tick_nohz_idle / tick_nohz_full)."""
     cdef cpu_t* cpu = &s.cpus[c]
-    cdef int32_t slot = cpu_slot(c, SLOT_TICK)
     cdef bint want = cpu.curr >= 0 and not (cpu.isolated and cpu.nr_running <= 1)
     if want:
-        if not timer_armed(s, slot):
-            timer_arm(s, slot, (now // s.p.tick_ns + 1) * s.p.tick_ns)
+        if not tick_armed(s, c):
+            tick_arm(s, c, (now // s.p.tick_ns + 1) * s.p.tick_ns)
     else:
-        timer_cancel(s, slot)
+        tick_cancel(s, c)
 
 
 # ---------------------------------------------------------------- __schedule
@@ -614,7 +613,7 @@ cdef inline void sched_tick(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     cdef int32_t nxt
     s.cstats[c].ticks += 1
     update_curr(s, c, now)
-    timer_arm(s, cpu_slot(c, SLOT_TICK), now + s.p.tick_ns)
+    tick_arm(s, c, now + s.p.tick_ns)
     if cpu.curr < 0:
         return
     t = &s.tasks[cpu.curr]

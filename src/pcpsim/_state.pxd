@@ -103,17 +103,17 @@ cdef enum:
     DIST_EXP = 1
     DIST_LOGNORMAL = 2
 
-# timer slots per CPU; task wakeup timers follow the CPU slots
+# timer slots per CPU; task wakeup timers follow the CPU slots (ticks have
+# their own queue, see _eventq.pxd)
 cdef enum:
-    SLOT_TICK = 0
-    SLOT_CURR = 1       # current task: end of its burst, section, pcp boundary; a pending resched
-    SLOT_RT_PERIOD = 2  # RT bandwidth period timer (do_sched_rt_period_timer)
-    SLOT_FAIR_SERVER = 3
-    SLOT_IPI = 4        # a drain IPI arriving (or waiting for IRQs to come back on)
-    SLOT_WORKGEN = 5    # next background work item arrival
-    SLOT_VMSTAT = 6     # vmstat_update every second
-    SLOT_POOL = 7       # the normal and highpri pools' manager: worker creation, mayday timer
-    SLOTS_PER_CPU = 9
+    SLOT_CURR = 0       # current task: end of its burst, section, pcp boundary; a pending resched
+    SLOT_RT_PERIOD = 1  # RT bandwidth period timer (do_sched_rt_period_timer)
+    SLOT_FAIR_SERVER = 2
+    SLOT_IPI = 3        # a drain IPI arriving (or waiting for IRQs to come back on)
+    SLOT_WORKGEN = 4    # next background work item arrival
+    SLOT_VMSTAT = 5     # vmstat_update every second
+    SLOT_POOL = 6       # the normal and highpri pools' manager: worker creation, mayday timer
+    SLOTS_PER_CPU = 7
 
 # task flags
 cdef enum:
@@ -228,6 +228,7 @@ ctypedef struct cpu_t:
     int32_t cpuhp           # this CPU's hotplug thread, -1 none
     int32_t _pad4
     int64_t inv_key         # while a drain waits on this CPU: the caller's priority key, else 0
+    int64_t tick_seq        # sequence number of this CPU's pending tick, -1 none
     int64_t ipi_sent
 
 ctypedef struct cpu_stats_t:
@@ -427,6 +428,8 @@ ctypedef struct counters_t: # the engine's scalar state, saved with the arrays
     int32_t nsample
     int32_t hotplug_next
     int32_t deadlocks
+    int32_t tq_head
+    int32_t tq_len
 
 ctypedef struct sim_t:
     int64_t now
@@ -471,7 +474,10 @@ ctypedef struct sim_t:
     int32_t nhotplug
     int32_t hotplug_next
     int32_t deadlocks
-    int32_t _pad5
+    int32_t tq_head         # the tick queue: a ring of (time, seq, cpu) in time and seq order
+    int32_t tq_len
+    int32_t tq_cap
+    heap_entry_t* tq
     int64_t* hotplug        # (time, cpu, online) triples, by time
     int64_t calls_dropped
     int64_t targets_dropped
