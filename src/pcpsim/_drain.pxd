@@ -29,6 +29,16 @@ cdef enum:
     POOLS_PER_CPU = 3
 
 
+cdef inline void fifo_push(int32_t* head, int32_t* tail, int32_t* tail_link, int32_t x) noexcept nogil:
+    """Append ``x`` to a singly linked FIFO; ``tail_link`` is the link field of
+    the current tail (NULL when the FIFO is empty)."""
+    if tail_link != NULL:
+        tail_link[0] = x
+    else:
+        head[0] = x
+    tail[0] = x
+
+
 cdef inline void set_section(task_t* t, int32_t kind, int64_t left, int32_t np, int32_t cat) noexcept nogil:
     t.sect_kind = kind
     t.sect_left = left
@@ -356,11 +366,7 @@ cdef inline bint mutex_lock(sim_t* s, int32_t c, int32_t ti, int32_t cont, int64
         d.call = -1
         return True
     t.link = -1
-    if d.wait_tail >= 0:
-        s.tasks[d.wait_tail].link = ti
-    else:
-        d.wait_head = ti
-    d.wait_tail = ti
+    fifo_push(&d.wait_head, &d.wait_tail, &s.tasks[d.wait_tail].link if d.wait_tail >= 0 else NULL, ti)
     set_section(t, cont, 0, NP_NONE, CAT_WORK)
     block_current(s, c, now)
     return False
@@ -737,11 +743,8 @@ cdef inline void send_mayday(sim_t* s, int32_t pi, int64_t now) noexcept nogil:
         return
     pool.on_mayday = 1
     pool.mayday_next = -1
-    if d.mayday_tail >= 0:
-        s.pools[d.mayday_tail].mayday_next = pi
-    else:
-        d.mayday_head = pi
-    d.mayday_tail = pi
+    fifo_push(&d.mayday_head, &d.mayday_tail,
+              &s.pools[d.mayday_tail].mayday_next if d.mayday_tail >= 0 else NULL, pi)
 
 
 cdef inline bint pool_has_rescuable(sim_t* s, pool_t* pool) noexcept nogil:

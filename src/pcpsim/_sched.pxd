@@ -262,18 +262,23 @@ cdef inline void fair_list_append(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nog
     cpu.fair_tail = ti
 
 
-cdef inline void fair_list_remove(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nogil:
+cdef inline void list_unlink(sim_t* s, int32_t ti, int32_t* head, int32_t* tail) noexcept nogil:
+    """Take ``ti`` out of a runqueue list (``tail`` NULL: the list keeps none)."""
     cdef task_t* t = &s.tasks[ti]
     if t.rq_prev >= 0:
         s.tasks[t.rq_prev].rq_next = t.rq_next
     else:
-        cpu.fair_head = t.rq_next
+        head[0] = t.rq_next
     if t.rq_next >= 0:
         s.tasks[t.rq_next].rq_prev = t.rq_prev
-    else:
-        cpu.fair_tail = t.rq_prev
+    elif tail != NULL:
+        tail[0] = t.rq_prev
     t.rq_next = NO_TASK
     t.rq_prev = NO_TASK
+
+
+cdef inline void fair_list_remove(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nogil:
+    list_unlink(s, ti, &cpu.fair_head, &cpu.fair_tail)
 
 
 cdef inline void rt_list_insert(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nogil:
@@ -295,15 +300,7 @@ cdef inline void rt_list_insert(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nogil
 
 
 cdef inline void rt_list_remove(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nogil:
-    cdef task_t* t = &s.tasks[ti]
-    if t.rq_prev >= 0:
-        s.tasks[t.rq_prev].rq_next = t.rq_next
-    else:
-        cpu.rt_head = t.rq_next
-    if t.rq_next >= 0:
-        s.tasks[t.rq_next].rq_prev = t.rq_prev
-    t.rq_next = NO_TASK
-    t.rq_prev = NO_TASK
+    list_unlink(s, ti, &cpu.rt_head, NULL)
 
 
 cdef inline void enqueue_task(sim_t* s, int32_t c, int32_t ti, bint initial) noexcept nogil:
