@@ -249,6 +249,7 @@ def test_zone_lock_serialises_64_parallel_drains() -> None:
     assert lat >= holds.sum()
     assert lat <= holds.sum() + 2 * US + 1 * US
     assert r.zones["lock_spin_ns"][0] > 0
+    assert np.all(r.cpus["ipis"] == 1)          # one IPI per target, the caller's own CPU included
 
 
 # ---------------------------------------------------------------- the trylock rule

@@ -475,6 +475,7 @@ cdef inline void on_ipi(sim_t* s, int32_t c, int64_t now) noexcept nogil:
         timer_arm(s, cpu_slot(c, SLOT_IPI), s.tasks[cpu.curr].exec_start + np)
         return
     cpu.ipi_call = -1
+    s.cstats[c].ipis += 1
     record_target_start(s, k, now if now > cpu.ovh_until else cpu.ovh_until)
     pages = pcp_drain_all(&s.zones[cpu.node], cpu, 0)
     dur = zone_lock(s, c, &s.zones[cpu.node], now, pages)

@@ -246,6 +246,7 @@ ctypedef struct cpu_stats_t:
     int64_t alloc_ns        # pcp refills and bulk frees (zone->lock spin and hold)
     int64_t lock_spin_ns    # spinning on zone->lock (inside the categories above)
     int64_t pcp_fallback    # pages that bypassed the pcp (held by a remote drain)
+    int64_t ipis            # drain IPIs handled
 
 ctypedef struct params_t:
     int64_t tick_ns

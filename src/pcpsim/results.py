@@ -84,7 +84,8 @@ class Results:
     - ``cpus``: per CPU: ``busy_ns``, ``idle_ns``, ``overhead_ns`` (switches,
       wakeups), ``irq_drain_ns`` (drain IPI handlers), ``drain_ns``, ``work_ns``,
       ``reclaim_ns``, ``alloc_ns`` (CPU time by category, inside busy_ns),
-      ``lock_spin_ns``, ``pcp_fallback``, event counts, final ``pcp_count``.
+      ``lock_spin_ns``, ``pcp_fallback``, event counts (``events``, ``ticks``,
+      ``nr_switches``, ``nr_wakeups``, ``ipis``), final ``pcp_count``.
     - ``zones``: per zone: pages (``managed``, ``free``, ``pcp_pages``,
       ``in_use``), watermarks, ``batch``, ``high_min``, ``high_max``, lock
       statistics, ``reclaimed``, ``oom_events``.

@@ -1,0 +1,28 @@
+"""Checks that hold for every run of the suite."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from pcpsim.results import Results
+from pcpsim.simulation import Simulation
+
+
+@pytest.fixture(autouse=True)
+def pages_are_conserved(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every results() of every test: free + pcp + in use == managed pages in
+    every zone (MODEL.md 6.3), and each zone's pcp total is its CPUs' sum."""
+    results = Simulation.results
+
+    def checked(self: Simulation) -> Results:
+        r = results(self)
+        assert r.conservation_error() == 0
+        cpus = self.arrays["cpus"]
+        per_zone = np.bincount(cpus["node"], weights=cpus["pcp_count"], minlength=len(r.zones["free"]))
+        assert np.array_equal(per_zone.astype(np.int64), r.zones["pcp_pages"])
+        return r
+
+    monkeypatch.setattr(Simulation, "results", checked)
+    yield
