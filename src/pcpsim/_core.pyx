@@ -13,7 +13,7 @@ from numpy.random cimport bitgen_t
 import numpy as np
 
 from pcpsim._state cimport *
-from pcpsim._eventq cimport timer_arm, timer_cancel, next_event, tick_pop
+from pcpsim._eventq cimport timer_arm, timer_cancel, next_event, ring_pop
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
     cpu_slot, task_slot, account_stats, enqueue_task, schedule, fair_curr, on_rt_period, on_fair_server,
@@ -111,8 +111,8 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
     cdef heap_entry_t* e = next_event(s)
     if s.now < last or (e != NULL and e.time < s.now):
         return 1
-    for i in range(1, s.tq_len):
-        if s.tq[(s.tq_head + i) % s.tq_cap].time < s.tq[(s.tq_head + i - 1) % s.tq_cap].time:
+    for i in range(1, s.ticks.len):
+        if s.ticks.e[(s.ticks.head + i) % s.ticks.cap].time < s.ticks.e[(s.ticks.head + i - 1) % s.ticks.cap].time:
             return 1
     for c in range(s.ncpu):
         cpu = &s.cpus[c]
@@ -197,14 +197,16 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
             break
         now = e.time
         s.now = now
-        if e != &s.heap[0] or s.heap_len == 0:
-            c = tick_pop(s)
-            s.cstats[c].events += 1
-            on_tick(s, c, now)
-        else:
+        if s.heap_len > 0 and e == &s.heap[0]:
             slot = e.slot
             timer_cancel(s, slot)
             dispatch(s, slot, now)
+        elif s.ticks.len > 0 and e == &s.ticks.e[s.ticks.head]:
+            c = ring_pop(&s.ticks)
+            s.cstats[c].events += 1
+            on_tick(s, c, now)
+        else:
+            dispatch(s, ring_pop(&s.nowq), now)
         n += 1
         if PCPSIM_DEBUG:
             s.error = check_invariants(s, last)
@@ -237,6 +239,9 @@ ARRAY_SPECS = {
     "samples": (np.dtype(np.int64), None),
     "hotplug": (np.dtype(np.int64), None),
     "tickq": (HEAP_DTYPE, None),
+    "tick_live": (np.dtype(np.int64), "cpu"),
+    "nowq": (HEAP_DTYPE, None),
+    "now_live": (np.dtype(np.int64), "slot"),
     "drain": (DRAIN_DTYPE, None),
     "counters": (COUNTERS_DTYPE, None),
     "params": (PARAMS_DTYPE, None),
@@ -244,6 +249,14 @@ ARRAY_SPECS = {
 
 cdef void* _ptr(object arr):
     return <void*><size_t>arr.ctypes.data
+
+
+cdef _bind_ring(ring_t* ring, dict a, str entries, str live, Py_ssize_t least):
+    if len(a[entries]) < least:
+        raise ValueError(f"engine array {entries!r} is too small")
+    ring.e = <heap_entry_t*>_ptr(a[entries])
+    ring.live = <int64_t*>_ptr(a[live])
+    ring.cap = <int32_t>len(a[entries])
 
 
 cdef class Engine:
@@ -312,10 +325,8 @@ cdef class Engine:
         self.s.target_recs = <int32_t*>_ptr(a["target_recs"])
         self.s.samples = <int64_t*>_ptr(a["samples"])
         self.s.hotplug = <int64_t*>_ptr(a["hotplug"])
-        self.s.tq = <heap_entry_t*>_ptr(a["tickq"])
-        self.s.tq_cap = <int32_t>len(a["tickq"])
-        if self.s.tq_cap < ncpu + 1:
-            raise ValueError("engine array 'tickq' is too small")
+        _bind_ring(&self.s.ticks, a, "tickq", "tick_live", ncpu + 1)
+        _bind_ring(&self.s.nowq, a, "nowq", "now_live", rows["slot"] + 1)
         self.s.nhotplug = <int32_t>(len(a["hotplug"]) // 3)
         self.s.drain = (<drain_t*>_ptr(a["drain"]))[0]
         cdef counters_t* k = <counters_t*>_ptr(a["counters"])
@@ -324,7 +335,8 @@ cdef class Engine:
         self.s.items_dropped, self.s.item_free = k.items_dropped, k.item_free
         self.s.ncall, self.s.ntarget_rec, self.s.nsample = k.ncall, k.ntarget_rec, k.nsample
         self.s.hotplug_next, self.s.deadlocks = k.hotplug_next, k.deadlocks
-        self.s.tq_head, self.s.tq_len = k.tq_head, k.tq_len
+        self.s.ticks.head, self.s.ticks.len = k.ticks_head, k.ticks_len
+        self.s.nowq.head, self.s.nowq.len = k.nowq_head, k.nowq_len
         self.s.heap_len = <int32_t>np.count_nonzero(a["heap_pos"] >= 0)
         self.s.rng = <bitgen_t*>PyCapsule_GetPointer(self.bitgen.capsule, "BitGenerator")
 
@@ -407,7 +419,8 @@ cdef class Engine:
         k.items_dropped, k.item_free = self.s.items_dropped, self.s.item_free
         k.ncall, k.ntarget_rec, k.nsample = self.s.ncall, self.s.ntarget_rec, self.s.nsample
         k.hotplug_next, k.deadlocks = self.s.hotplug_next, self.s.deadlocks
-        k.tq_head, k.tq_len = self.s.tq_head, self.s.tq_len
+        k.ticks_head, k.ticks_len = self.s.ticks.head, self.s.ticks.len
+        k.nowq_head, k.nowq_len = self.s.nowq.head, self.s.nowq.len
 
     def run(self, int64_t until, int64_t max_events=-1):
         """Process every event at or before ``until`` ns; return how many."""

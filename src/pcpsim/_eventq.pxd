@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""The event queue: an indexed binary heap of timer slots (MODEL.md 1, 9).
+"""The event queue: an indexed binary heap of timer slots and two FIFO rings
+(MODEL.md 1, 9).
 
 Every timer (a CPU's tick, its current task's next self-event, a task's wakeup)
 owns one slot; arming a slot that is already armed moves it instead of adding a
@@ -9,7 +10,7 @@ number being taken when the slot is armed: events at one instant run in the
 order they were scheduled.
 """
 from libc.stdint cimport int32_t, int64_t
-from pcpsim._state cimport sim_t, heap_entry_t, cpu_t
+from pcpsim._state cimport sim_t, heap_entry_t, ring_t
 
 
 cdef inline bint _before(heap_entry_t* a, heap_entry_t* b) noexcept nogil:
@@ -49,8 +50,7 @@ cdef inline void _sift_down(sim_t* s, int32_t i) noexcept nogil:
     s.heap_pos[e.slot] = i
 
 
-cdef inline void timer_arm(sim_t* s, int32_t slot, int64_t when) noexcept nogil:
-    """Arm (or move) ``slot`` to fire at ``when``."""
+cdef inline void _heap_arm(sim_t* s, int32_t slot, int64_t when) noexcept nogil:
     cdef int32_t i = s.heap_pos[slot]
     if i < 0:
         i = s.heap_len
@@ -64,13 +64,11 @@ cdef inline void timer_arm(sim_t* s, int32_t slot, int64_t when) noexcept nogil:
     s.heap[i].time = when
     s.heap[i].seq = s.seq
     s.seq += 1
-    # the new key is later than or equal to the old one in (time, seq) only
-    # when time did not decrease; sift in the direction that can be needed
     _sift_up(s, i)
     _sift_down(s, s.heap_pos[slot])
 
 
-cdef inline void timer_cancel(sim_t* s, int32_t slot) noexcept nogil:
+cdef inline void _heap_cancel(sim_t* s, int32_t slot) noexcept nogil:
     cdef int32_t i = s.heap_pos[slot]
     if i < 0:
         return
@@ -84,83 +82,112 @@ cdef inline void timer_cancel(sim_t* s, int32_t slot) noexcept nogil:
     _sift_down(s, s.heap_pos[s.heap[i].slot])
 
 
+cdef inline void timer_cancel(sim_t* s, int32_t slot) noexcept nogil:
+    s.nowq.live[slot] = -1
+    _heap_cancel(s, slot)
+
+
+cdef inline void timer_arm(sim_t* s, int32_t slot, int64_t when) noexcept nogil:
+    """Arm (or move) ``slot`` to fire at ``when`` (>= now)."""
+    if when == s.now:
+        _heap_cancel(s, slot)
+        ring_push(s, &s.nowq, slot, when)
+    else:
+        s.nowq.live[slot] = -1
+        _heap_arm(s, slot, when)
+
+
 cdef inline bint timer_armed(sim_t* s, int32_t slot) noexcept nogil:
-    return s.heap_pos[slot] >= 0
+    return s.heap_pos[slot] >= 0 or s.nowq.live[slot] >= 0
 
 
 cdef inline int64_t timer_when(sim_t* s, int32_t slot) noexcept nogil:
-    return s.heap[s.heap_pos[slot]].time
+    return s.now if s.nowq.live[slot] >= 0 else s.heap[s.heap_pos[slot]].time
 
 
-# ---------------------------------------------------------------- the tick queue
+# ---------------------------------------------------------------- rings
 #
-# Ticks are most of the events, always at multiples of the tick period, and are
-# armed in time order: a tick for jiffy J+1 is only ever armed once jiffy J has
-# come. So they need no heap: a FIFO ring of (time, seq, cpu) is already in
-# (time, seq) order, and the loop merges its head with the heap's top. A
-# cancelled tick stays in the ring until it reaches the head, where it is
-# recognised as stale (its seq is not its CPU's tick_seq any more).
+# Two kinds of timers need no heap, because they are armed in (time, seq) order:
+# - ticks: always at multiples of the tick period, and a tick for jiffy J+1 is
+#   only ever armed once jiffy J has come;
+# - timers armed for the current instant (a reschedule "on return from the
+#   interrupt", a continuation): later in seq than every event of this instant
+#   already queued, and all at the same time.
+# Each lives in a FIFO ring; the loop takes the earliest of the heap's top and
+# the rings' heads. A cancelled entry stays in its ring until it reaches the
+# head, where it is dropped as stale (its seq is not live[slot] any more).
+
+cdef inline void _ring_compact(ring_t* r) noexcept nogil:
+    """Drop the stale entries of a full ring, keeping the order of the rest."""
+    cdef int32_t k, n = 0
+    cdef heap_entry_t e
+    for k in range(r.len):
+        e = r.e[(r.head + k) % r.cap]
+        if r.live[e.slot] == e.seq:
+            r.e[(r.head + n) % r.cap] = e
+            n += 1
+    r.len = n
+
+
+cdef inline void ring_push(sim_t* s, ring_t* r, int32_t slot, int64_t when) noexcept nogil:
+    cdef int32_t i
+    if r.len == r.cap:
+        _ring_compact(r)
+    i = (r.head + r.len) % r.cap
+    r.e[i].time = when
+    r.e[i].seq = s.seq
+    r.e[i].slot = slot
+    r.live[slot] = s.seq
+    s.seq += 1
+    r.len += 1
+
+
+cdef inline heap_entry_t* ring_head(ring_t* r) noexcept nogil:
+    """The first live entry (stale ones at the head are dropped), or NULL."""
+    cdef heap_entry_t* e
+    while r.len > 0:
+        e = &r.e[r.head]
+        if r.live[e.slot] == e.seq:
+            return e
+        r.head = (r.head + 1) % r.cap
+        r.len -= 1
+    return NULL
+
+
+cdef inline int32_t ring_pop(ring_t* r) noexcept nogil:
+    """Remove the head entry (it fires now); return its slot."""
+    cdef int32_t slot = r.e[r.head].slot
+    r.head = (r.head + 1) % r.cap
+    r.len -= 1
+    r.live[slot] = -1
+    return slot
+
 
 cdef inline bint tick_armed(sim_t* s, int32_t c) noexcept nogil:
-    return s.cpus[c].tick_seq >= 0
+    return s.ticks.live[c] >= 0
 
 
 cdef inline void tick_cancel(sim_t* s, int32_t c) noexcept nogil:
-    s.cpus[c].tick_seq = -1
-
-
-cdef inline void _tick_compact(sim_t* s) noexcept nogil:
-    """Drop the stale entries of a full ring, keeping the order of the rest."""
-    cdef int32_t i, k, n = 0
-    cdef heap_entry_t e
-    for k in range(s.tq_len):
-        i = (s.tq_head + k) % s.tq_cap
-        e = s.tq[i]
-        if s.cpus[e.slot].tick_seq == e.seq:
-            s.tq[(s.tq_head + n) % s.tq_cap] = e
-            n += 1
-    s.tq_len = n
+    s.ticks.live[c] = -1
 
 
 cdef inline void tick_arm(sim_t* s, int32_t c, int64_t when) noexcept nogil:
     """Arm CPU ``c``'s tick at ``when`` (a tick period boundary, never before the
     last tick already armed)."""
-    cdef int32_t i
-    if s.tq_len == s.tq_cap:
-        _tick_compact(s)
-    i = (s.tq_head + s.tq_len) % s.tq_cap
-    s.tq[i].time = when
-    s.tq[i].seq = s.seq
-    s.tq[i].slot = c
-    s.cpus[c].tick_seq = s.seq
-    s.seq += 1
-    s.tq_len += 1
+    ring_push(s, &s.ticks, c, when)
 
 
-cdef inline heap_entry_t* tick_head(sim_t* s) noexcept nogil:
-    """The next live tick (stale entries at the head are dropped), or NULL."""
-    cdef heap_entry_t* e
-    while s.tq_len > 0:
-        e = &s.tq[s.tq_head]
-        if s.cpus[e.slot].tick_seq == e.seq:
-            return e
-        s.tq_head = (s.tq_head + 1) % s.tq_cap
-        s.tq_len -= 1
-    return NULL
-
-
-cdef inline int32_t tick_pop(sim_t* s) noexcept nogil:
-    """Remove the head tick (it fires now); return its CPU."""
-    cdef int32_t c = s.tq[s.tq_head].slot
-    s.tq_head = (s.tq_head + 1) % s.tq_cap
-    s.tq_len -= 1
-    s.cpus[c].tick_seq = -1
-    return c
+cdef inline heap_entry_t* _earlier(heap_entry_t* a, heap_entry_t* b) noexcept nogil:
+    if a == NULL:
+        return b
+    if b == NULL or _before(a, b):
+        return a
+    return b
 
 
 cdef inline heap_entry_t* next_event(sim_t* s) noexcept nogil:
-    """The earliest of the heap's top and the tick queue's head, or NULL."""
-    cdef heap_entry_t* t = tick_head(s)
-    if s.heap_len > 0 and (t == NULL or _before(&s.heap[0], t)):
-        return &s.heap[0]
-    return t
+    """The earliest of the heap's top and the rings' heads, or NULL."""
+    cdef heap_entry_t* e = _earlier(ring_head(&s.ticks), ring_head(&s.nowq))
+    if s.heap_len > 0:
+        return _earlier(&s.heap[0], e)
+    return e

@@ -228,7 +228,6 @@ ctypedef struct cpu_t:
     int32_t cpuhp           # this CPU's hotplug thread, -1 none
     int32_t _pad4
     int64_t inv_key         # while a drain waits on this CPU: the caller's priority key, else 0
-    int64_t tick_seq        # sequence number of this CPU's pending tick, -1 none
     int64_t ipi_sent
 
 ctypedef struct cpu_stats_t:
@@ -429,8 +428,18 @@ ctypedef struct counters_t: # the engine's scalar state, saved with the arrays
     int32_t nsample
     int32_t hotplug_next
     int32_t deadlocks
-    int32_t tq_head
-    int32_t tq_len
+    int32_t ticks_head
+    int32_t ticks_len
+    int32_t nowq_head
+    int32_t nowq_len
+
+ctypedef struct ring_t:     # a FIFO of timers already in (time, seq) order (see _eventq.pxd)
+    heap_entry_t* e
+    int64_t* live           # live[slot]: seq of the slot's entry in this ring, -1 none
+    int32_t head
+    int32_t len
+    int32_t cap
+    int32_t _pad
 
 ctypedef struct sim_t:
     int64_t now
@@ -475,10 +484,9 @@ ctypedef struct sim_t:
     int32_t nhotplug
     int32_t hotplug_next
     int32_t deadlocks
-    int32_t tq_head         # the tick queue: a ring of (time, seq, cpu) in time and seq order
-    int32_t tq_len
-    int32_t tq_cap
-    heap_entry_t* tq
+    int32_t _pad6
+    ring_t ticks            # CPUs' ticks (slot = CPU)
+    ring_t nowq             # timers armed for the current instant (slot = timer slot)
     int64_t* hotplug        # (time, cpu, online) triples, by time
     int64_t calls_dropped
     int64_t targets_dropped

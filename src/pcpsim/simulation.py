@@ -277,7 +277,7 @@ class Simulation:
         node_of = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
         tasks, self.task_spec, self.spec_names = build_tasks(config, params, node_of)
         cpus = np.zeros(ncpu, dtype=_core.CPU_DTYPE)
-        for name in ("curr", "rt_head", "fair_head", "fair_tail", "kthread", "ipi_call", "tick_seq"):
+        for name in ("curr", "rt_head", "fair_head", "fair_tail", "kthread", "ipi_call"):
             cpus[name] = -1
         cpus["node"] = node_of
         offline = np.asarray(config.topology.offline, dtype=np.int64)
@@ -351,6 +351,9 @@ class Simulation:
             "samples": np.zeros(nsample * (1 + 2 * len(zones)), dtype=np.int64),
             "hotplug": np.asarray(hotplug, dtype=np.int64).reshape(-1),
             "tickq": np.zeros(4 * ncpu + 16, dtype=_core.HEAP_DTYPE),
+            "tick_live": np.full(ncpu, -1, dtype=np.int64),
+            "nowq": np.zeros(2 * nslot + 16, dtype=_core.HEAP_DTYPE),
+            "now_live": np.full(nslot, -1, dtype=np.int64),
             "drain": drain,
             "counters": counters,
             "params": param_arr,
