@@ -477,7 +477,9 @@ cdef inline void rearm_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nog
     if when == NO_TIME:
         timer_cancel(s, slot)
     else:
-        timer_set(s, slot, when)
+        # a boundary that moved behind the task (the free threshold drops while
+        # reclaim is active) is due at once
+        timer_set(s, slot, when if when > now else now)
 
 
 cdef inline void tick_update(sim_t* s, int32_t c, int64_t now) noexcept nogil:
