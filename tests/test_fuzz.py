@@ -81,7 +81,7 @@ def configs(draw: st.DrawFn) -> p.Config:
 
 def _run(cfg: p.Config) -> p.Simulation:
     sim = p.Simulation(cfg)
-    sim._engine.run(UNTIL, MAX_EVENTS)
+    sim.run(UNTIL, max_events=MAX_EVENTS)
     assert sim.now == UNTIL, f"livelock: {MAX_EVENTS} events before {UNTIL} ns (stuck at {sim.now})"
     return sim
 

@@ -215,6 +215,9 @@ def test_run_until_stops_at_until_and_step_peek_agree() -> None:
     assert sim.step() == t
     with pytest.raises(ValueError):
         sim.run("1ms")
+    # a bounded run stops after exactly that many events
+    n = sim.run("10ms", max_events=7)
+    assert n == 7 and sim.now < 10 * MS
 
 
 def test_live_views_between_steps() -> None:

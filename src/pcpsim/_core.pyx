@@ -196,6 +196,9 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         if e == NULL or e.time > until:
             break
         now = e.time
+        if now < s.now:
+            s.error = 1         # checked in every build: one comparison per event
+            break
         s.now = now
         if s.heap_len > 0 and e == &s.heap[0]:
             slot = e.slot

@@ -363,11 +363,16 @@ class Simulation:
         self.duration_ns = duration_ns
 
     # -- SimPy-style verbs -------------------------------------------------
-    def run(self, until: Duration | None = None) -> int:
+    def run(self, until: Duration | None = None, max_events: int | None = None) -> int:
         """Advance to ``until`` (default: the config's duration); return the
-        number of events processed. Can be called again with a later time."""
+        number of events processed. Can be called again with a later time.
+        ``max_events`` bounds the work: the run stops early (``now`` short of
+        ``until``) after that many events."""
         t = self.duration_ns if until is None else parse_duration(until, "until")
-        n = self._engine.run(t)
+        if max_events is not None and (isinstance(max_events, bool) or not isinstance(max_events, int)
+                                       or max_events < 1):
+            raise ValueError(f"max_events = {max_events!r} is not allowed: expected an integer >= 1 or None")
+        n = self._engine.run(t, -1 if max_events is None else max_events)
         self._engine.flush()
         return n
 
