@@ -19,6 +19,8 @@ def pages_are_conserved(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def checked(self: Simulation) -> Results:
         r = results(self)
         assert r.conservation_error() == 0
+        z = r.zones
+        assert np.all(z["free"] >= 0) and np.all(z["held"] >= 0) and np.all(z["held"] <= z["in_use"])
         cpus = self.arrays["cpus"]
         per_zone = np.bincount(cpus["node"], weights=cpus["pcp_count"], minlength=len(r.zones["free"]))
         assert np.array_equal(per_zone.astype(np.int64), r.zones["pcp_pages"])

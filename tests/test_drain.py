@@ -286,8 +286,11 @@ def test_offline_cpu_returns_its_pcp_and_is_no_target() -> None:
     # the hog on CPU 2 ran (less overhead) until 50 ms only
     assert 49 * MS <= r.tasks["cpu_time"][hog2] <= 50 * MS
     assert r.cpus["ticks"][2] <= 50 * MS // TICK + 1
-    # every page of the pcps went back to the zone: the drain took the rest
-    assert r.zones["free"][0] == p.Simulation(cfg).arrays["zones"]["free"][0] + pcp0.sum()
+    # every page of the pcps went back to the zone (free, or taken since for
+    # kworkers the pools created): the drain took the rest
+    z0 = p.Simulation(cfg).arrays["zones"][0]
+    assert r.zones["pcp_pages"][0] == 0
+    assert r.zones["free"][0] + r.zones["in_use"][0] == z0["free"] + z0["in_use"] + pcp0.sum()
 
 
 def _online_under_pressure(strategy: str, nested: str) -> p.Results:
@@ -421,3 +424,64 @@ def test_worker_creation_lets_a_new_worker_take_the_drain() -> None:
     lat, r = _clogged_pool(rescuer=True, free_ok=True)
     assert r.pools["create_failures"].sum() == 0
     assert lat > 0
+
+
+# ---------------------------------------------------------------- found in review
+
+def test_offline_cpu_does_not_hold_a_queued_workqueue_drain() -> None:
+    # CPU 3's pool is busy with a 50 ms CPU-bound item when the drain (at
+    # 100 ms) queues behind it; CPU 3 goes offline at 110 ms: its workers are
+    # unbound and its pcp was returned, so the drain finishes then, not when
+    # the CPU comes back at 600 ms.
+    item = p.WorkSource(cpus=[3], rate=1, start="91ms", interval="10s", duration="50ms")
+    cfg = drain_config("workqueue", "5.17", hogs=1, sources=(item,))
+    cfg.hotplug = [p.Hotplug("110ms", 3, online=False), p.Hotplug("600ms", 3, online=True)]
+    lat, r = first_call(cfg)
+    assert 10 * MS - COSTS <= lat <= 10 * MS
+    t3 = (r.targets["call"] == 0) & (r.targets["cpu"] == 3)
+    assert r.targets["pages"][t3][0] == 0
+
+
+def test_a_sleeping_cpu_intensive_item_keeps_the_pool_count_right() -> None:
+    # 6.6: a 40 ms item (from 10 ms) is marked CPU_INTENSIVE after 10 ms, then
+    # sleeps half way; its worker must not be counted twice out of nr_running,
+    # or the pool stops waking workers for the drain.
+    item = p.WorkSource(cpus=[1], rate=1, start="70ms", interval="10s", duration="40ms",
+                        sleep_prob=1.0, sleep="50ms")
+    lat, r = first_call(drain_config("workqueue", "6.6", sources=(item,)))
+    assert lat < 1 * MS
+    assert r.pools["nr_items"].sum() == 0
+
+
+def test_a_zone_drain_that_waits_for_the_mutex_counts_the_wait() -> None:
+    slow = p.hog(1, policy="fifo", prio=10)                      # the first drain waits ~850 ms for CPU 1
+    cfg = drain_config("workqueue", "5.17", extra=(slow, p.external_drain(2, "10s", phase="110ms", zone=0,
+                                                                          name="second")))
+    lat, r = first_call(cfg)
+    second = int(r.task_ids("second")[0])
+    mine = r.calls["caller"] == second
+    assert mine.sum() == 1 and r.tasks["drain_calls"][second] == 1
+    # its call started when it asked (110 ms + wakeup), not when it got the mutex
+    assert r.calls["start"][mine][0] == 110 * MS + COSTS
+    assert r.calls["end"][mine][0] > r.calls["end"][0]
+
+
+def test_allocators_use_their_cpus_node() -> None:
+    cfg = drain_config("workqueue", extra=(p.Task("allocator", 1, alloc_rate=1000, zone=0),))
+    with pytest.raises(p.ConfigError) as e:
+        cfg.validate()
+    assert e.value.field == "tasks[0].zone"
+
+
+@pytest.mark.parametrize("kernel,turn_ms", [("5.10", 3), ("5.17", 4)])
+def test_cfs_slice_floor_from_5_13(kernel: str, turn_ms: int) -> None:
+    # 8 CPUs: factor 4 (latency 24 ms, min_granularity 3 ms). Two nice-0 hogs
+    # and a nice -10 one on CPU 0: the nice-0 ideal slice is 24 * 1024 / 11596
+    # = 2.1 ms; 5.13+ raises it to 3 ms. At HZ=1000 a nice-0 turn ends at the
+    # first tick past its slice: 3 ms, or 4 ms with the floor.
+    cfg = p.Config(kernel=kernel, topology=p.Topology(1, 8),
+                   tasks=[p.hog(0, per_cpu=2), p.hog(0, nice=-10)], sched=p.Sched(hz=1000),
+                   workqueue=p.Workqueue(vmstat_update=0), duration="2s")
+    r = p.run(cfg)
+    turns = r.tasks["cpu_time"][:2] / r.tasks["nr_runs"][:2]
+    assert np.all(np.abs(turns - turn_ms * MS) < 0.1 * MS), turns

@@ -118,6 +118,9 @@ cdef inline void pool_wake_worker(sim_t* s, int32_t pi, int64_t now) noexcept no
     pool.idle = s.tasks[w].link
     s.tasks[w].link = -1
     pool.nr_running += 1
+    if pool.idle < 0:
+        # manage_workers(): the last idle worker starts working, so create another
+        pool_need_worker(s, pi, now)
     s.tasks[w].item = -1
     set_section(&s.tasks[w], SECT_ITEM, 0, NP_NONE, CAT_WORK)
     wake_up_task(s, w, now)
@@ -253,7 +256,8 @@ cdef inline bint drain_all_pages(sim_t* s, int32_t c, int32_t ti, int32_t zone, 
     cdef drain_t* d = &s.drain
     cdef task_t* t = &s.tasks[ti]
     cdef int32_t call, k, n, tc, pi, r
-    s.tstats[ti].drain_calls += 1
+    if t.wait_call < 0:
+        s.tstats[ti].drain_calls += 1
     if d.owner >= 0:
         if zone >= 0 and d.owner == ti:
             # mutex_lock() on pcpu_drain_mutex held by this very task: Hillf
@@ -273,11 +277,18 @@ cdef inline bint drain_all_pages(sim_t* s, int32_t c, int32_t ti, int32_t zone, 
                 s.calls[call].skipped = 1
                 s.calls[call].end = now
             return False
-        # zone-specific callers sleep in mutex_lock() and call again when woken
+        # zone-specific callers sleep in mutex_lock() and call again when woken;
+        # their call started now
+        if t.wait_call < 0:
+            t.wait_call = new_call(s, ti, zone, force, now)
         mutex_lock(s, c, ti, SECT_CALL, now)
         return True
     d.owner = ti
-    call = new_call(s, ti, zone, force, now)
+    if t.wait_call >= 0:
+        call = t.wait_call
+        t.wait_call = -1
+    else:
+        call = new_call(s, ti, zone, force, now)
     d.call = call
     n = drain_target_set(s, zone, force)
     d.ntargets = n
@@ -510,8 +521,8 @@ cdef inline int64_t reclaim_pages(sim_t* s, int32_t c, zone_t* z, int64_t want) 
     watermarks: that is why a failed retry drains them (MODEL.md 6.4)."""
     cdef cpu_t* cpu = &s.cpus[c]
     cdef int64_t room, to_pcp
-    if want > z.in_use:
-        want = z.in_use
+    if want > z.in_use - z.held:
+        want = z.in_use - z.held       # what allocators hold is theirs to free, not reclaim's
     z.in_use -= want
     z.reclaimed += want
     to_pcp = 0
@@ -626,7 +637,7 @@ cdef inline void kswapd_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noexc
     cdef task_t* t = &s.tasks[ti]
     cdef zone_t* z = &s.zones[t.zone]
     reclaim_pages(s, c, z, s.p.reclaim_pages)
-    if z.free >= z.wmark_high or z.in_use == 0:
+    if z.free >= z.wmark_high or z.in_use == z.held:
         end_section(t)
         z.reclaim_active -= 1
         block_current(s, c, now)
@@ -726,7 +737,7 @@ cdef inline void rescuer_go(sim_t* s, int32_t pi, int64_t now) noexcept nogil:
     t.zone = s.cpus[c].node
     t.pool = pi
     t.item = -1
-    t.vruntime = s.cpus[c].min_vruntime     # migrate_task_rq_fair(): relative to the new queue
+    t.vruntime = s.cpus[c].min_vruntime - s.p.sched_latency   # a sleeper: placed with full credit
     t.vlag = 0
     set_section(t, SECT_ITEM, 0, NP_NONE, CAT_WORK)
     wake_up_task(s, r, now)
@@ -757,6 +768,35 @@ cdef inline bint pool_has_rescuable(sim_t* s, pool_t* pool) noexcept nogil:
     return False
 
 
+cdef inline void cpu_offline_work(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """unbind_workers() / the RFC's kthread teardown: a drain queued on a CPU
+    that goes offline has nothing left to drain (page_alloc_cpu_dead() returned
+    its pages): it is finished, so the caller does not wait for the CPU."""
+    cdef int32_t k, pi, i, prev, nxt
+    cdef pool_t* pool
+    for k in range(POOLS_PER_CPU):
+        pi = c * POOLS_PER_CPU + k
+        pool = &s.pools[pi]
+        prev = -1
+        i = pool.head
+        while i >= 0:
+            nxt = s.items[i].next
+            if s.items[i].kind == ITEM_DRAIN:
+                if prev >= 0:
+                    s.items[prev].next = nxt
+                else:
+                    pool.head = nxt
+                if pool.tail == i:
+                    pool.tail = prev
+                pool.nr_items -= 1
+                record_target_start(s, s.items[i].call, now)
+                s.items[i].cpu_left = 0
+                item_finished(s, i, now)
+            else:
+                prev = i
+            i = nxt
+
+
 cdef inline void on_pool_timer(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     """A pool's manager: a worker creation completes (or fails), or the mayday
     timer fires (pool_mayday_timeout())."""
@@ -785,7 +825,7 @@ cdef inline void on_pool_timer(sim_t* s, int32_t c, int64_t now) noexcept nogil:
             if pool.head >= 0 and pool.nr_running == 0 and pool.idle < 0:
                 # need_to_create_worker(): call for help for mm_percpu_wq's
                 # pending works (the only workqueue here with a rescuer)
-                if pool_has_rescuable(s, pool):
+                if pool_has_rescuable(s, pool) and s.cpus[c].online:
                     send_mayday(s, pi, now)
                 pool.mayday_at = now + s.p.mayday_interval_ns
     pool_rearm(s, c)
@@ -809,7 +849,8 @@ cdef inline void worker_next(sim_t* s, int32_t c, int32_t w, int64_t now) noexce
             # the item sleeps part way: another worker may take the next item
             it.cpu_left = it.sleep_at
             it.sleep_at = -1
-            pool.nr_running -= 1
+            if not (t.flags & TF_INTENSIVE):       # wq_worker_sleeping(): not for CPU_INTENSIVE
+                pool.nr_running -= 1
             if pool.head >= 0 and pool.nr_running == 0:
                 pool_wake_worker(s, t.pool, now)
             set_section(t, SECT_ITEM, it.cpu_left, NP_NONE, CAT_WORK)

@@ -96,6 +96,7 @@ cdef inline void flow_pages(sim_t* s, int32_t c, task_t* t, int64_t delta) noexc
                 n = cpu.pcp_count
             pcp_add(z, cpu, -n)
         z.in_use += n
+        z.held += n
         t.held += n
     else:
         if n > t.held:
@@ -106,6 +107,7 @@ cdef inline void flow_pages(sim_t* s, int32_t c, task_t* t, int64_t delta) noexc
         else:
             pcp_add(z, cpu, n)
         z.in_use -= n
+        z.held -= n
         t.held -= n
 
 

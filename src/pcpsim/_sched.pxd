@@ -160,13 +160,18 @@ cdef inline bint entity_eligible(cpu_t* cpu, task_t* t, int64_t avg, int64_t loa
 
 
 cdef inline int64_t sched_slice(sim_t* s, cpu_t* cpu, task_t* t, bint on_rq) noexcept nogil:
-    """sched_slice() of CFS: __sched_period(nr) * weight / cfs_rq load."""
+    """sched_slice() of CFS: __sched_period(nr) * weight / cfs_rq load, at least
+    min_granularity from 5.13 (BASE_SLICE)."""
     cdef int64_t nr = cpu.nr_fair + (0 if on_rq else 1)
     cdef int64_t load = cpu.fair_load + (0 if on_rq else t.weight)
     cdef int64_t period = s.p.sched_latency
+    cdef int64_t slice
     if nr > s.p.nr_latency:
         period = nr * s.p.min_granularity
-    return div_weight(period, t.weight, load)
+    slice = div_weight(period, t.weight, load)
+    if s.p.cfs_slice_floor and slice < s.p.min_granularity:
+        slice = s.p.min_granularity
+    return slice
 
 
 cdef inline int32_t pick_eevdf(sim_t* s, cpu_t* cpu, bint protect) noexcept nogil:

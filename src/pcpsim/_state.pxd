@@ -182,7 +182,7 @@ ctypedef struct task_t:
     int32_t item
     int32_t pool
     int32_t link            # idle-worker list / mutex waiters
-    int32_t _pad2
+    int32_t wait_call       # the record of a drain call waiting for pcpu_drain_mutex, -1 none
 
 ctypedef struct task_stats_t:
     int64_t cpu_time
@@ -286,6 +286,8 @@ ctypedef struct params_t:
     int32_t hist_drain      # histogram of drain_all_pages() latency
     int32_t hist_dispatch   # histogram of per-target dispatch delay
     int32_t workers         # kworkers per pool
+    int32_t cfs_slice_floor # 5.13+: sched_slice() is at least min_granularity (BASE_SLICE)
+    int32_t _pp
     int32_t rescuer         # mm_percpu_wq's rescuer task, -1 none
     int64_t mayday_initial_ns
     int64_t mayday_interval_ns
@@ -328,6 +330,7 @@ ctypedef struct zone_t:
     int64_t lock_acquisitions
     int64_t reclaimed
     int64_t oom_events
+    int64_t held            # in-use pages the zone's allocator tasks hold (and may free)
     int32_t batch
     int32_t kswapd          # task id, -1 none
     int32_t reclaim_active  # ZONE_RECLAIM_ACTIVE: kswapd awake or direct reclaimers

@@ -14,7 +14,7 @@ from pcpsim._sched cimport (cpu_slot, task_slot, update_curr, schedule, resched_
 from pcpsim._drain cimport (POOLS_PER_CPU, POOL_NORMAL, POOL_HIGHPRI, set_section, end_section,
                             item_alloc, pool_queue, drain_all_pages, drain_done, remote_step,
                             alloc_refill, alloc_retry, reclaim_done, kswapd_done, worker_next,
-                            wq_worker_tick, cpuhp_step)
+                            wq_worker_tick, cpuhp_step, cpu_offline_work)
 from pcpsim._mm cimport pcp_drain_all
 
 
@@ -97,7 +97,10 @@ cdef inline void section_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noex
         drain_done(s, now)
     elif kind == SECT_CALL:
         if not drain_all_pages(s, c, ti, t.zone, (t.flags & TF_FORCE) != 0, now):
-            extdrain_next(s, c, ti, now)
+            if t.kind == KIND_EXTDRAIN:
+                extdrain_next(s, c, ti, now)
+            else:
+                alloc_retry(s, c, ti, now)
     elif kind == SECT_RETRY:
         if t.kind == KIND_EXTDRAIN:
             extdrain_next(s, c, ti, now)
@@ -131,7 +134,8 @@ cdef inline void on_task_timer(sim_t* s, int32_t ti, int64_t now) noexcept nogil
         t.remaining = t.runtime
         t.first_run_pending = 1
     elif t.kind == KIND_KWORKER or t.kind == KIND_KTHREAD:
-        s.pools[t.pool].nr_running += 1          # an item that slept goes on
+        if not (t.flags & TF_INTENSIVE):         # wq_worker_running(): an item that slept goes on
+            s.pools[t.pool].nr_running += 1
     elif t.kind == KIND_EXTDRAIN:
         set_section(t, SECT_CALL, 0, NP_NONE, CAT_DRAIN)
     elif t.sect_kind == SECT_NONE:
@@ -236,6 +240,7 @@ cdef inline void on_hotplug(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
             pcp_drain_all(&s.zones[cpu.node], cpu, 0)
             if cpu.kthread >= 0:
                 s.tasks[cpu.kthread].flags &= ~TF_CREATED
+            cpu_offline_work(s, c, now)
         cpu.need_resched = 1
         after_event(s, c, now)
     if s.hotplug_next < s.nhotplug:

@@ -248,6 +248,9 @@ class Task:
         if self.kind == "allocator" and (self.run is None) != (self.sleep is None):
             raise ConfigError(f"{field}.{'sleep' if self.sleep is None else 'run'}", None,
                               "both run and sleep (a bursty allocator) or neither")
+        if self.zone is not None and self.kind != "extdrain":
+            raise ConfigError(f"{field}.zone", self.zone,
+                              "None: only an extdrain task names a zone; the others use their CPU's node")
         if self.kind == "extdrain":
             if self.period is None:
                 raise ConfigError(f"{field}.period", None, "a duration > 0 for an extdrain task")
@@ -575,7 +578,7 @@ class Workqueue:
     profile's (6.5+); ``vmstat_update`` is the CPU time of the per-CPU
     vmstat_update item queued every second (0: off)."""
 
-    workers_per_pool: int = 4
+    workers_per_pool: int = 8
     initial_workers: int = 1
     worker_create: Duration = "100us"
     worker_pages: int = 4

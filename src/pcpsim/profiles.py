@@ -82,6 +82,8 @@ class KernelProfile:
         min_free_kbytes_max: upper clamp of the computed ``min_free_kbytes``: 65536
             before "mm/page_alloc: increase default min_free_kbytes bound" (Joel
             Savitz, 2020), 262144 after.
+        cfs_slice_floor: CFS ``sched_slice()`` is at least ``min_granularity``
+            (the BASE_SLICE feature, commit 0c2de3f054a5, 5.13).
     """
 
     kernel: str
@@ -97,6 +99,7 @@ class KernelProfile:
     pcp_vs_buddy_trylock: bool
     zone_batch_max_bytes: int
     min_free_kbytes_max: int
+    cfs_slice_floor: bool
     wq_hog_thresh_ns: int = 10 * _MS
     bandwidth_period_ns: int = 1000 * _MS
 
@@ -130,13 +133,14 @@ _CHANGES: dict[str, dict[str, object]] = {
         pcp_vs_buddy_trylock=False,
         zone_batch_max_bytes=512 * 1024,
         min_free_kbytes_max=65536,
+        cfs_slice_floor=False,
     ),
     "5.10": dict(
         drain_strategy="workqueue",  # 4.11
         zone_batch_max_bytes=1024 * 1024,  # 4.19
         min_free_kbytes_max=262144,  # 5.7
     ),
-    "5.17": dict(pcp_high_rule="lowwmark"),  # 5.14
+    "5.17": dict(pcp_high_rule="lowwmark", cfs_slice_floor=True),  # 5.14; BASE_SLICE 5.13
     "6.1": dict(drain_strategy="remote", pcp_vs_buddy_trylock=True),  # 6.0
     "6.6": dict(fair_class="eevdf", wq_hog_detection=True),  # 6.6, 6.5
     "6.10": dict(pcp_high_rule="autotune", remote_drain_batch_shift=5),  # 6.7, 6.10

@@ -23,8 +23,8 @@ def engine_params(cfg: Config) -> dict[str, int | float]:
     scaled by the tunable factor (sched_init_granularity), durations in ns."""
     prof = cfg.profile
     s, m, r, d, wq = cfg.sched, cfg.memory, cfg.reclaim, cfg.drain, cfg.workqueue
-    ncpu = cfg.topology.ncpu
-    factor = profiles.tunable_scaling_factor(ncpu, s.tunable_scaling)  # type: ignore[arg-type]
+    online = cfg.topology.ncpu - len(set(cfg.topology.offline))
+    factor = profiles.tunable_scaling_factor(max(1, online), s.tunable_scaling)  # type: ignore[arg-type]
     latency = parse_duration(s.sched_latency, "sched.sched_latency") * factor
     min_gran = parse_duration(s.min_granularity, "sched.min_granularity") * factor
     fair_class = s.fair_class or prof.fair_class
@@ -74,6 +74,7 @@ def engine_params(cfg: Config) -> dict[str, int | float]:
         "base_slice": parse_duration(s.base_slice, "sched.base_slice") * factor
         if s.base_slice is not None else prof.base_slice_ns * factor,
         "workers": wq.workers_per_pool,
+        "cfs_slice_floor": int(prof.cfs_slice_floor),
         "rescuer": -1,
         "mayday_initial_ns": profiles.mayday_initial_timeout_jiffies(s.hz) * ((1_000_000_000 + s.hz // 2) // s.hz),
         "mayday_interval_ns": profiles.mayday_interval_jiffies(s.hz) * ((1_000_000_000 + s.hz // 2) // s.hz),
@@ -106,6 +107,7 @@ def _task_rows(n: int, cpus: np.ndarray, kind: str, policy: str, prio: int, nice
     rows["pool"] = -1
     rows["link"] = -1
     rows["stall_start"] = -1
+    rows["wait_call"] = -1
     return rows
 
 
@@ -205,8 +207,8 @@ def build_memory(cfg: Config, params: dict, node_of: np.ndarray, cpus: np.ndarra
     zones = np.zeros(len(sizes), dtype=_core.ZONE_DTYPE)
     first = 0
     for z, (pages, (wmin, wlow, whigh), n) in enumerate(zip(managed, wmarks, sizes)):
-        raw_batch = profiles.zone_batchsize(pages, kernel=cfg.kernel)
-        batch = m.batch if m.batch is not None else max(1, raw_batch)
+        raw_batch = profiles.zone_batchsize(pages, kernel=cfg.kernel) if m.batch is None else m.batch
+        batch = max(1, raw_batch)
         hmin, hmax = profiles.pcp_high(rule, pages, wlow, raw_batch, n)
         if m.high is not None:
             hmin = hmax = m.high
@@ -230,8 +232,11 @@ def build_memory(cfg: Config, params: dict, node_of: np.ndarray, cpus: np.ndarra
     held = np.bincount(tasks["zone"], weights=tasks["held"], minlength=len(zones)).astype(np.int64)
     if np.any(held > zones["in_use"]):
         bad = int(np.argmax(held > zones["in_use"]))
-        raise ConfigError("tasks[].held", int(held[bad]),
-                          f"at most the zone's in-use pages at the start ({int(zones['in_use'][bad])} on node {bad})")
+        spec = next(i for i, t in enumerate(cfg.tasks) if t.held and bad in node_of[t.cpu_ids(len(node_of))])
+        raise ConfigError(f"tasks[{spec}].held", cfg.tasks[spec].held,
+                          f"pages that fit in node {bad}'s in-use pages at the start: its tasks hold "
+                          f"{int(held[bad])} in all, {int(zones['in_use'][bad])} are in use")
+    zones["held"] = held
     kswapd = np.flatnonzero(tasks["kind"] == _core.KINDS["kswapd"])
     zones["kswapd"][tasks["zone"][kswapd]] = kswapd
     if params["remote_chunk"] < 0:
@@ -329,7 +334,8 @@ class Simulation:
         counters["item_free"] = 2 * ncpu if nitem > 2 * ncpu else -1
         param_arr = np.zeros(1, dtype=_core.PARAMS_DTYPE)
         for name in _core.PARAMS_DTYPE.names:
-            param_arr[name] = params[name]
+            if not name.startswith("_"):                    # padding
+                param_arr[name] = params[name]
         arrays = {
             "tasks": tasks,
             "task_stats": np.zeros(len(tasks), dtype=_core.TASK_STATS_DTYPE),
