@@ -18,7 +18,7 @@ from pcpsim._hist cimport hist_record
 from pcpsim._rng cimport sample_duration, _uniform
 from pcpsim._mm cimport (zone_lock, pcp_add, pcp_drain_all, nr_pcp_free, pcp_free_threshold,
                          PCP_RULE_AUTOTUNE)
-from pcpsim._sched cimport (cpu_slot, task_slot, is_fair, update_curr, schedule, wake_up_task,
+from pcpsim._sched cimport (cpu_slot, task_slot, is_fair, update_curr, account_curr, schedule, wake_up_task,
                             block_current, rearm_curr_timer, after_event, charge_overhead,
                             nonpreempt_left, timer_set, prio_key, account_stats)
 
@@ -434,7 +434,7 @@ cdef inline void remote_step(sim_t* s, int32_t c, int32_t ti, int64_t now) noexc
         tc = d.cur_cpu
         k = d.cursor
         if tc != c:
-            update_curr(s, tc, now)
+            account_curr(s, tc, now)
         s.cpus[tc].pcp_locked = 0
         d.cur_cpu = -1
         if tc != c:
@@ -451,7 +451,7 @@ cdef inline void remote_step(sim_t* s, int32_t c, int32_t ti, int64_t now) noexc
     k = d.cursor
     tc = s.target_cpus[k]
     if tc != c:
-        update_curr(s, tc, now)
+        account_curr(s, tc, now)
     cpu = &s.cpus[tc]
     z = &s.zones[cpu.node]
     record_target_start(s, k, now)
@@ -476,7 +476,7 @@ cdef inline void on_ipi(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     cdef int32_t k = cpu.ipi_call
     cdef task_t* caller
     cdef int64_t np, pages, dur, end
-    update_curr(s, c, now)
+    account_curr(s, c, now)
     if cpu.curr >= 0 and s.tasks[cpu.curr].sect_kind != SECT_NONE and s.tasks[cpu.curr].sect_np == NP_IRQS_OFF:
         np = nonpreempt_left(&s.tasks[cpu.curr])
         timer_arm(s, cpu_slot(c, SLOT_IPI), s.tasks[cpu.curr].exec_start + np)
@@ -495,7 +495,7 @@ cdef inline void on_ipi(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     if d.pending == 0:
         # the caller's spin ends when the last handler has finished
         caller = &s.tasks[d.owner]
-        update_curr(s, caller.cpu, now)
+        account_curr(s, caller.cpu, now)
         caller.sect_left = d.max_end - caller.exec_start if d.max_end > caller.exec_start else 0
         if caller.cpu != c:
             after_event(s, caller.cpu, now)

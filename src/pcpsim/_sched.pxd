@@ -384,10 +384,12 @@ cdef inline void fair_server_rearm(sim_t* s, int32_t c, int64_t now) noexcept no
 
 # ---------------------------------------------------------------- update_curr
 
-cdef inline void update_curr(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+cdef inline void _update_curr(sim_t* s, int32_t c, int64_t now, bint sched) noexcept nogil:
     """update_curr(): charge the current task's progress since ``exec_start``:
-    sum_exec, the burst left, vruntime (and the EEVDF deadline, update_deadline()),
-    RT bandwidth (sched_rt_runtime_exceeded()) and the fair server's budget."""
+    sum_exec, the burst or section left, its page flow, vruntime, RT runtime and
+    the fair server's budget. With ``sched``, also the checks the kernel makes
+    there: the EEVDF deadline (update_deadline()), RT throttling
+    (sched_rt_runtime_exceeded()) and the fair server's budget end."""
     cdef cpu_t* cpu = &s.cpus[c]
     cdef task_t* t
     cdef int64_t delta, win_start, used
@@ -395,42 +397,60 @@ cdef inline void update_curr(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     if cpu.curr < 0:
         return
     t = &s.tasks[cpu.curr]
-    if now <= t.exec_start:
+    if now > t.exec_start:
+        delta = now - t.exec_start
+        t.exec_start = now
+        t.sum_exec += delta
+        if t.sect_kind != SECT_NONE:
+            if t.sect_left != NO_TIME:
+                t.sect_left -= delta if delta < t.sect_left else t.sect_left
+        else:
+            if t.remaining > 0:
+                t.remaining -= delta if delta < t.remaining else t.remaining
+            if t.flow_dir != 0:
+                flow_pages(s, c, t, delta)
+        if not is_fair(t):
+            if s.p.rt_throttle:
+                cpu.rt_time += delta
+                if not timer_armed(s, cpu_slot(c, SLOT_RT_PERIOD)):
+                    timer_arm(s, cpu_slot(c, SLOT_RT_PERIOD), (now // s.p.rt_period + 1) * s.p.rt_period)
+        else:
+            t.vruntime += calc_delta_fair(delta, t.weight, t.wmult)
+            update_min_vruntime(s, cpu)
+            if s.p.fair_server:
+                fair_server_roll(s, cpu, now)
+                win_start = cpu.fs_win_end - s.p.fs_period
+                used = delta if now - delta >= win_start else now - win_start
+                cpu.fs_used += used
+    if not sched:
         return
-    delta = now - t.exec_start
-    t.exec_start = now
-    t.sum_exec += delta
-    if t.sect_kind != SECT_NONE:
-        if t.sect_left != NO_TIME:
-            t.sect_left -= delta if delta < t.sect_left else t.sect_left
-    else:
-        if t.remaining > 0:
-            t.remaining -= delta if delta < t.remaining else t.remaining
-        if t.flow_dir != 0:
-            flow_pages(s, c, t, delta)
     if not is_fair(t):
-        if s.p.rt_throttle:
-            cpu.rt_time += delta
-            if not timer_armed(s, cpu_slot(c, SLOT_RT_PERIOD)):
-                timer_arm(s, cpu_slot(c, SLOT_RT_PERIOD), (now // s.p.rt_period + 1) * s.p.rt_period)
-            if cpu.rt_time > s.p.rt_runtime and not cpu.rt_throttled:
-                cpu.rt_throttled = 1
-                cpu.need_resched = 1
+        if s.p.rt_throttle and cpu.rt_time > s.p.rt_runtime and not cpu.rt_throttled:
+            cpu.rt_throttled = 1
+            cpu.need_resched = 1
         return
-    t.vruntime += calc_delta_fair(delta, t.weight, t.wmult)
-    update_min_vruntime(s, cpu)
     if s.p.fair_class == FAIR_EEVDF and t.vruntime >= t.deadline:
         t.deadline = t.vruntime + calc_delta_fair(t.slice, t.weight, t.wmult)
         if cpu.nr_fair > 1:
             cpu.need_resched = 1
     if s.p.fair_server:
         fair_server_roll(s, cpu, now)
-        win_start = cpu.fs_win_end - s.p.fs_period
-        used = delta if now - delta >= win_start else now - win_start
-        cpu.fs_used += used
         if cpu.fs_active and cpu.fs_used >= s.p.fs_runtime:
             cpu.fs_active = 0
             cpu.need_resched = 1
+
+
+cdef inline void update_curr(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """update_curr() where the kernel calls it: the tick, wakeups, dequeues,
+    __schedule(), the bandwidth timers."""
+    _update_curr(s, c, now, True)
+
+
+cdef inline void account_curr(sim_t* s, int32_t c, int64_t now) noexcept nogil:
+    """Progress only, for events the kernel's scheduler does not see (a pcp
+    boundary, the end of a kernel section, a remote pcp drain, an IPI): the
+    EEVDF deadline and the bandwidth limits wait for the next update_curr()."""
+    _update_curr(s, c, now, False)
 
 
 # ---------------------------------------------------------------- the current task's timer

@@ -8,7 +8,7 @@ from pcpsim._eventq cimport timer_arm, timer_cancel
 from pcpsim._hist cimport hist_record
 from pcpsim._rng cimport sample_duration, _uniform
 from pcpsim._mm cimport zone_lock, pcp_drain_all, nr_pcp_free, pcp_free_threshold, flow_at_boundary
-from pcpsim._sched cimport (cpu_slot, task_slot, update_curr, schedule, resched_curr, rearm_curr_timer,
+from pcpsim._sched cimport (cpu_slot, task_slot, update_curr, account_curr, schedule, resched_curr, rearm_curr_timer,
                             dequeue_task, sched_tick, wake_up_task, block_current, after_event,
                             nonpreempt_left)
 from pcpsim._drain cimport (POOLS_PER_CPU, POOL_NORMAL, POOL_HIGHPRI, set_section, end_section,
@@ -111,7 +111,7 @@ cdef inline void section_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noex
 cdef inline void on_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     cdef cpu_t* cpu = &s.cpus[c]
     cdef task_t* t
-    update_curr(s, c, now)
+    account_curr(s, c, now)
     if cpu.curr >= 0:
         t = &s.tasks[cpu.curr]
         if t.sect_kind != SECT_NONE:
@@ -228,7 +228,7 @@ cdef inline void on_hotplug(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
         s.hotplug_next += 1
         c = <int32_t>ev[1]
         cpu = &s.cpus[c]
-        update_curr(s, c, now)
+        account_curr(s, c, now)
         if ev[2] and not cpu.online:
             cpu.online = 1
             hp = cpu.cpuhp
