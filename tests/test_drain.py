@@ -502,3 +502,23 @@ def test_drains_do_not_end_eevdf_slices_on_their_targets(strategy: str) -> None:
     # vruntime advances a little slower, which may move one slice end by a tick)
     slack = 0 if strategy == "remote" else 1
     assert np.all(np.abs(switches(True) - switches(False)) <= slack)
+
+
+def test_pcp_high_auto_tunes_from_6_7() -> None:
+    # Allocators that free more than they allocate, zone far above its high
+    # watermark: 6.7+ raises pcp->high to hold free_count + batch pages
+    # (free_count is capped at batch << 5): 2016 + 63 = 2079. 6.6 keeps the
+    # low-watermark split.
+    def highs(kernel: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        cfg = p.Config(kernel=kernel, topology=p.Topology(1, 8),
+                       tasks=[p.allocator("all", 100_000, 200_000, held=50_000)],
+                       memory=p.Memory(node_mem="8GiB", in_use=0.3), workqueue=p.Workqueue(vmstat_update=0),
+                       duration="900ms")
+        r = p.run(cfg)
+        return r.cpus["pcp_high"], r.zones
+    h66, z66 = highs("6.6")
+    assert np.all(h66 == z66["high_min"][0])
+    h610, z610 = highs("6.10")
+    batch = int(z610["batch"][0])
+    assert np.all(h610 == (batch << 5) + batch)
+    assert z610["high_max"][0] > h610[0] > z610["high_min"][0]

@@ -17,7 +17,7 @@ from pcpsim._eventq cimport timer_arm, timer_cancel
 from pcpsim._hist cimport hist_record
 from pcpsim._rng cimport sample_duration, _uniform
 from pcpsim._mm cimport (zone_lock, pcp_add, pcp_drain_all, nr_pcp_free, pcp_free_threshold,
-                         PCP_RULE_AUTOTUNE)
+                         PCP_RULE_AUTOTUNE, PCP_BATCH_SCALE_MAX)
 from pcpsim._sched cimport (cpu_slot, task_slot, is_fair, update_curr, account_curr, schedule, wake_up_task,
                             block_current, rearm_curr_timer, after_event, charge_overhead,
                             nonpreempt_left, timer_set, prio_key, account_stats)
@@ -548,8 +548,21 @@ cdef inline void end_stall(sim_t* s, int32_t ti, int64_t now) noexcept nogil:
 
 
 cdef inline int64_t alloc_want(sim_t* s, task_t* t) noexcept nogil:
-    """Pages the task's pending allocation takes from the zone."""
-    return s.p.create_pages if t.kind == KIND_CPUHP else s.zones[t.zone].batch
+    """Pages the task's pending allocation takes from the zone: a refill of
+    batch pages (nr_pcp_alloc(), 6.7+: batch << alloc_factor, at most what fits
+    under high), or the hotplug thread's worker."""
+    cdef zone_t* z = &s.zones[t.zone]
+    cdef cpu_t* cpu = &s.cpus[t.cpu]
+    cdef int64_t want, room
+    if t.kind == KIND_CPUHP:
+        return s.p.create_pages
+    if s.p.pcp_rule != PCP_RULE_AUTOTUNE:
+        return z.batch
+    want = (<int64_t>z.batch) << cpu.pcp_alloc_factor
+    room = cpu.pcp_high - cpu.pcp_count - z.batch
+    if room < z.batch:
+        room = z.batch
+    return want if want < room else room
 
 
 cdef inline void alloc_refill(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
@@ -573,8 +586,13 @@ cdef inline void alloc_refill(sim_t* s, int32_t c, int32_t ti, int64_t now) noex
         z.free -= want
         pcp_add(z, cpu, want)
         cpu.pcp_free_factor >>= 1
-        if s.p.pcp_rule == PCP_RULE_AUTOTUNE and z.free > z.wmark_high:
-            cpu.pcp_high = <int32_t>(cpu.pcp_high + z.batch if cpu.pcp_high + z.batch < z.high_max else z.high_max)
+        cpu.pcp_free_count >>= 1
+        if s.p.pcp_rule == PCP_RULE_AUTOTUNE:
+            if cpu.pcp_alloc_factor < PCP_BATCH_SCALE_MAX:
+                cpu.pcp_alloc_factor += 1
+            if z.high_min != z.high_max and z.free > z.wmark_high:
+                cpu.pcp_high = <int32_t>(cpu.pcp_high + z.batch if cpu.pcp_high + z.batch < z.high_max
+                                         else z.high_max)
         end_stall(s, ti, now)
         set_section(t, SECT_REFILL, zone_lock(s, c, z, now, want), NP_IRQS_OFF, CAT_ALLOC)
         return

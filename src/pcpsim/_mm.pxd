@@ -33,14 +33,39 @@ cdef inline int64_t zone_lock(sim_t* s, int32_t c, zone_t* z, int64_t now, int64
 
 
 cdef inline int32_t pcp_free_threshold(zone_t* z, cpu_t* cpu) noexcept nogil:
-    """nr_pcp_high(): high, or min(4 * batch, high) while reclaim is active."""
+    """nr_pcp_high() without its side effects: high, or min(4 * batch, high)
+    while reclaim is active."""
     if z.reclaim_active and 4 * z.batch < cpu.pcp_high:
         return 4 * z.batch
     return cpu.pcp_high
 
 
+cdef inline int32_t nr_pcp_high(sim_t* s, zone_t* z, cpu_t* cpu) noexcept nogil:
+    """nr_pcp_high() at a free: the count at which the pcp is flushed. 6.7+
+    auto-tuning also moves pcp->high: down by the pages freed while reclaim is
+    active or the zone is below its high watermark, up to hold free_count + batch
+    pages otherwise."""
+    cdef int32_t high = cpu.pcp_high
+    cdef int32_t step, need
+    if s.p.pcp_rule != PCP_RULE_AUTOTUNE or z.high_min == z.high_max:
+        return pcp_free_threshold(z, cpu)
+    step = cpu.pcp_free_count if cpu.pcp_free_count > z.batch else z.batch
+    if z.reclaim_active:
+        cpu.pcp_high = <int32_t>(high - step if high - step > z.high_min else z.high_min)
+        return 4 * z.batch if 4 * z.batch < cpu.pcp_high else cpu.pcp_high
+    if z.free < z.wmark_high:
+        cpu.pcp_high = <int32_t>(high - step if high - step > z.high_min else z.high_min)
+        return cpu.pcp_count if cpu.pcp_count > z.high_min else <int32_t>z.high_min
+    if cpu.pcp_count >= high:
+        need = cpu.pcp_free_count + z.batch
+        if high < need:
+            cpu.pcp_high = <int32_t>(need if need < z.high_max else z.high_max)
+    return high
+
+
 cdef inline int32_t nr_pcp_free(sim_t* s, zone_t* z, cpu_t* cpu, int32_t high) noexcept nogil:
-    """nr_pcp_free(): pages a bulk free returns (free_factor doubling, 5.14+)."""
+    """nr_pcp_free(): pages a bulk free returns: batch (< 5.14), batch doubled
+    by free_factor (5.14-6.6), free_count (6.7+), within [batch, high - batch]."""
     cdef int32_t batch = z.batch
     cdef int32_t max_free = high - batch
     cdef int64_t n
@@ -48,9 +73,12 @@ cdef inline int32_t nr_pcp_free(sim_t* s, zone_t* z, cpu_t* cpu, int32_t high) n
         return batch
     if high < batch:
         return 1
-    n = (<int64_t>batch) << cpu.pcp_free_factor
-    if n < max_free and (s.p.pcp_rule != PCP_RULE_AUTOTUNE or cpu.pcp_free_factor < PCP_BATCH_SCALE_MAX):
-        cpu.pcp_free_factor += 1
+    if s.p.pcp_rule == PCP_RULE_AUTOTUNE:
+        n = cpu.pcp_free_count
+    else:
+        n = (<int64_t>batch) << cpu.pcp_free_factor
+        if n < max_free:
+            cpu.pcp_free_factor += 1
     if n > max_free:
         n = max_free
     if n < batch:
@@ -106,6 +134,9 @@ cdef inline void flow_pages(sim_t* s, int32_t c, task_t* t, int64_t delta) noexc
             s.cstats[c].pcp_fallback += n
         else:
             pcp_add(z, cpu, n)
+            cpu.pcp_free_count += <int32_t>n
+            if cpu.pcp_free_count > z.batch << PCP_BATCH_SCALE_MAX:
+                cpu.pcp_free_count = z.batch << PCP_BATCH_SCALE_MAX
         z.in_use -= n
         z.held -= n
         t.held -= n

@@ -221,7 +221,10 @@ ctypedef struct cpu_t:
     int32_t online
     int32_t pcp_count
     int32_t pcp_high
-    int32_t pcp_free_factor
+    int32_t pcp_free_factor # 5.14-6.6: doubles the pages a bulk free returns
+    int32_t pcp_free_count  # 6.7+: pages freed since the last allocations (capped at batch << 5)
+    int32_t pcp_alloc_factor  # 6.7+: refills take batch << alloc_factor
+    int32_t _pad7
     int32_t pcp_locked      # a remote drain holds pcp->lock
     int32_t kthread         # drain kthread_worker task, -1 none
     int32_t ipi_call        # drain call whose IPI is pending here, -1 none

@@ -7,7 +7,7 @@ from pcpsim._state cimport *
 from pcpsim._eventq cimport timer_arm, timer_cancel
 from pcpsim._hist cimport hist_record
 from pcpsim._rng cimport sample_duration, _uniform
-from pcpsim._mm cimport zone_lock, pcp_drain_all, nr_pcp_free, pcp_free_threshold, flow_at_boundary
+from pcpsim._mm cimport zone_lock, pcp_drain_all, nr_pcp_free, nr_pcp_high, flow_at_boundary
 from pcpsim._sched cimport (cpu_slot, task_slot, update_curr, account_curr, schedule, resched_curr, rearm_curr_timer,
                             dequeue_task, sched_tick, wake_up_task, block_current, after_event,
                             nonpreempt_left)
@@ -61,7 +61,10 @@ cdef inline void flow_event(sim_t* s, int32_t c, int32_t ti, int64_t now) noexce
     if t.flow_dir < 0:
         alloc_refill(s, c, ti, now)
         return
-    high = pcp_free_threshold(z, cpu)
+    high = nr_pcp_high(s, z, cpu)
+    cpu.pcp_alloc_factor >>= 1
+    if cpu.pcp_count < high:
+        return                                   # auto-tuning raised high: nothing to flush yet
     pages = pcp_drain_all(z, cpu, nr_pcp_free(s, z, cpu, high))
     set_section(t, SECT_BULKFREE, zone_lock(s, c, z, now, pages), NP_IRQS_OFF, CAT_ALLOC)
 
