@@ -54,6 +54,7 @@ cdef call_t _call0
 cdef target_t _target0
 cdef drain_t _drain0
 cdef counters_t _counters0
+cdef trace_t _trace0
 
 TASK_DTYPE = _struct_dtype(<task_t[:1]> &_task0)
 TASK_STATS_DTYPE = _struct_dtype(<task_stats_t[:1]> &_tstat0)
@@ -70,6 +71,11 @@ CALL_DTYPE = _struct_dtype(<call_t[:1]> &_call0)
 TARGET_DTYPE = _struct_dtype(<target_t[:1]> &_target0)
 DRAIN_DTYPE = _struct_dtype(<drain_t[:1]> &_drain0)
 COUNTERS_DTYPE = _struct_dtype(<counters_t[:1]> &_counters0)
+TRACE_DTYPE = _struct_dtype(<trace_t[:1]> &_trace0)
+TRACE_TYPES = {"switch": TR_SWITCH, "wakeup": TR_WAKEUP, "wq_queue": TR_WQ_QUEUE, "wq_start": TR_WQ_START,
+               "wq_end": TR_WQ_END, "ipi_raise": TR_IPI_RAISE, "ipi_entry": TR_IPI_ENTRY,
+               "ipi_exit": TR_IPI_EXIT, "pcp_drain": TR_PCP_DRAIN}
+ITEM_KINDS = {"drain": ITEM_DRAIN, "vmstat": ITEM_VMSTAT, "generic": ITEM_GENERIC, "mm": ITEM_MM}
 assert TASK_DTYPE.itemsize == sizeof(task_t)
 assert CPU_DTYPE.itemsize == sizeof(cpu_t)
 assert HEAP_DTYPE.itemsize == sizeof(heap_entry_t)
@@ -242,6 +248,7 @@ ARRAY_SPECS = {
     "samples": (np.dtype(np.int64), None),
     "hotplug": (np.dtype(np.int64), None),
     "tickq": (HEAP_DTYPE, None),
+    "trace": (TRACE_DTYPE, None),
     "tick_live": (np.dtype(np.int64), "cpu"),
     "nowq": (HEAP_DTYPE, None),
     "now_live": (np.dtype(np.int64), "slot"),
@@ -328,6 +335,8 @@ cdef class Engine:
         self.s.target_recs = <int32_t*>_ptr(a["target_recs"])
         self.s.samples = <int64_t*>_ptr(a["samples"])
         self.s.hotplug = <int64_t*>_ptr(a["hotplug"])
+        self.s.trace = <trace_t*>_ptr(a["trace"])
+        self.s.trace_cap = len(a["trace"])
         _bind_ring(&self.s.ticks, a, "tickq", "tick_live", ncpu + 1)
         _bind_ring(&self.s.nowq, a, "nowq", "now_live", rows["slot"] + 1)
         self.s.nhotplug = <int32_t>(len(a["hotplug"]) // 3)
@@ -338,6 +347,7 @@ cdef class Engine:
         self.s.items_dropped, self.s.item_free = k.items_dropped, k.item_free
         self.s.ncall, self.s.ntarget_rec, self.s.nsample = k.ncall, k.ntarget_rec, k.nsample
         self.s.hotplug_next, self.s.deadlocks = k.hotplug_next, k.deadlocks
+        self.s.ntrace, self.s.trace_dropped = k.ntrace, k.trace_dropped
         self.s.ticks.head, self.s.ticks.len = k.ticks_head, k.ticks_len
         self.s.nowq.head, self.s.nowq.len = k.nowq_head, k.nowq_len
         self.s.heap_len = <int32_t>np.count_nonzero(a["heap_pos"] >= 0)
@@ -422,6 +432,7 @@ cdef class Engine:
         k.items_dropped, k.item_free = self.s.items_dropped, self.s.item_free
         k.ncall, k.ntarget_rec, k.nsample = self.s.ncall, self.s.ntarget_rec, self.s.nsample
         k.hotplug_next, k.deadlocks = self.s.hotplug_next, self.s.deadlocks
+        k.ntrace, k.trace_dropped = self.s.ntrace, self.s.trace_dropped
         k.ticks_head, k.ticks_len = self.s.ticks.head, self.s.ticks.len
         k.nowq_head, k.nowq_len = self.s.nowq.head, self.s.nowq.len
 

@@ -16,6 +16,7 @@ from pcpsim._state cimport *
 from pcpsim._eventq cimport timer_arm, timer_cancel
 from pcpsim._hist cimport hist_record
 from pcpsim._rng cimport sample_duration, _uniform
+from pcpsim._trace cimport trace
 from pcpsim._mm cimport (zone_lock, pcp_add, pcp_drain_all, nr_pcp_free, pcp_free_threshold,
                          PCP_RULE_AUTOTUNE, PCP_BATCH_SCALE_MAX)
 from pcpsim._sched cimport (cpu_slot, task_slot, is_fair, update_curr, account_curr, schedule, wake_up_task,
@@ -139,6 +140,7 @@ cdef inline void pool_queue(sim_t* s, int32_t pi, int32_t item, int64_t now) noe
         pool.head = item
     pool.tail = item
     pool.nr_items += 1
+    trace(s, now, pool.cpu, TR_WQ_QUEUE, item, pi, s.items[item].kind)
     if pool.nr_running == 0:
         pool_wake_worker(s, pi, now)
 
@@ -312,6 +314,7 @@ cdef inline bint drain_all_pages(sim_t* s, int32_t c, int32_t ti, int32_t zone, 
             tc = s.target_cpus[k]
             s.cpus[tc].ipi_call = k
             s.cpus[tc].ipi_sent = now
+            trace(s, now, c, TR_IPI_RAISE, tc, -1, 0)
             timer_arm(s, cpu_slot(tc, SLOT_IPI), now if tc == c else now + s.p.ipi_latency_ns)
         return True
     # workqueue / kthread: queue the per-CPU drain work, then flush_work() each
@@ -327,6 +330,7 @@ cdef inline bint drain_all_pages(sim_t* s, int32_t c, int32_t ti, int32_t zone, 
         s.items[tc].kind = ITEM_DRAIN
         s.items[tc].call = k
         s.items[tc].source = -1
+        s.items[tc].sleep_at = -1
         pool_queue(s, pi, tc, now)
     if d.pending == 0:
         drain_done(s, now)
@@ -345,6 +349,7 @@ cdef inline void kthread_fallback(sim_t* s, int32_t c, int32_t k, int64_t now) n
     cdef zone_t* z = &s.zones[own.node]
     cdef int64_t pages = pcp_drain_all(z, own, 0)
     charge_overhead(s, c, now, zone_lock(s, c, z, now, pages), False)
+    trace(s, now, c, TR_PCP_DRAIN, s.drain.owner, <int32_t>pages, c)
     if d.call >= 0:
         s.calls[d.call].stranded += s.cpus[s.target_cpus[k]].pcp_count
         s.calls[d.call].pages += pages
@@ -461,6 +466,7 @@ cdef inline void remote_step(sim_t* s, int32_t c, int32_t ti, int64_t now) noexc
     if d.call >= 0:
         s.calls[d.call].pages += pages
     dur = zone_lock(s, c, z, now, pages)
+    trace(s, now, c, TR_PCP_DRAIN, ti, <int32_t>pages, tc)
     cpu.pcp_locked = 1
     d.cur_cpu = tc
     if tc != c:
@@ -491,6 +497,9 @@ cdef inline void on_ipi(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     pages = pcp_drain_all(&s.zones[cpu.node], cpu, 0)
     dur = zone_lock(s, c, &s.zones[cpu.node], now, pages)
     end = charge_overhead(s, c, now, dur, True)
+    trace(s, end - dur, c, TR_IPI_ENTRY, -1, -1, 0)
+    trace(s, end - dur, c, TR_PCP_DRAIN, -1, <int32_t>pages, c)
+    trace(s, end, c, TR_IPI_EXIT, -1, -1, 0)
     target_finished(s, k, end, pages)
     if d.pending == 0:
         # the caller's spin ends when the last handler has finished
@@ -675,10 +684,12 @@ cdef inline void start_item(sim_t* s, int32_t c, int32_t w, int32_t item, int64_
     t.item = item
     it.started_at = now
     it.ran = t.sum_exec
+    trace(s, now, c, TR_WQ_START, w, item, it.kind)
     if it.kind == ITEM_DRAIN:
         # drain_local_pages_wq(): the whole pcp in one IRQs-off section
         record_target_start(s, it.call, now)
         pages = pcp_drain_all(z, cpu, 0)
+        trace(s, now, c, TR_PCP_DRAIN, w, <int32_t>pages, c)
         it.cpu_left = pages
         set_section(t, SECT_DRAIN, zone_lock(s, c, z, now, pages), NP_IRQS_OFF, CAT_DRAIN)
         return
@@ -718,6 +729,7 @@ cdef inline void rescuer_next(sim_t* s, int32_t c, int32_t r, int64_t now) noexc
         pool.items_run += 1
         i = t.item
         t.item = -1
+        trace(s, now, c, TR_WQ_END, r, i, s.items[i].kind)
         item_finished(s, i, now)
     prev = -1
     i = pool.head
@@ -863,7 +875,7 @@ cdef inline void worker_next(sim_t* s, int32_t c, int32_t w, int64_t now) noexce
         return
     if item >= 0:
         it = &s.items[item]
-        if it.kind == ITEM_GENERIC and it.sleep_at >= 0:
+        if it.sleep_at >= 0:                     # (only system_wq items sleep)
             # the item sleeps part way: another worker may take the next item
             it.cpu_left = it.sleep_at
             it.sleep_at = -1
@@ -877,6 +889,7 @@ cdef inline void worker_next(sim_t* s, int32_t c, int32_t w, int64_t now) noexce
             return
         pool.items_run += 1
         t.item = -1
+        trace(s, now, c, TR_WQ_END, w, item, it.kind)
         if t.flags & TF_INTENSIVE:
             t.flags &= ~TF_INTENSIVE
             pool.nr_running += 1

@@ -15,6 +15,7 @@ from pcpsim._eventq cimport timer_arm, timer_cancel, timer_armed, timer_when, ti
 from pcpsim._fixed cimport calc_delta_fair, div_weight
 from pcpsim._hist cimport hist_record
 from pcpsim._mm cimport flow_pages, flow_boundary_ns
+from pcpsim._trace cimport trace
 
 
 cdef inline int32_t cpu_slot(int32_t c, int32_t kind) noexcept nogil:
@@ -560,6 +561,8 @@ cdef inline void schedule(sim_t* s, int32_t c, int64_t now) noexcept nogil:
             s.tstats[prev].nr_preempted += 1
             s.tasks[prev].wait_start = now
         charge_overhead(s, c, now, s.p.context_switch_ns, False)
+        trace(s, cpu.ovh_until, c, TR_SWITCH, prev, nxt,
+              prev >= 0 and s.tasks[prev].state == TASK_RUNNABLE)
         cpu.curr = nxt
         if nxt >= 0:
             start = cpu.ovh_until
@@ -663,6 +666,7 @@ cdef inline void wake_up_task(sim_t* s, int32_t ti, int64_t now) noexcept nogil:
     s.tstats[ti].nr_wakeups += 1
     update_curr(s, c, now)
     charge_overhead(s, c, now, s.p.wakeup_ns, False)
+    trace(s, now, c, TR_WAKEUP, ti, -1, 0)
     t.wait_start = now
     enqueue_task(s, c, ti, False)
     tick_update(s, c, now)

@@ -79,7 +79,8 @@ cdef enum:
 cdef enum:
     ITEM_DRAIN = 0
     ITEM_VMSTAT = 1
-    ITEM_GENERIC = 2
+    ITEM_GENERIC = 2        # system_wq-style: no rescuer
+    ITEM_MM = 3             # another mm_percpu_wq item (lru_add_drain_per_cpu): the rescuer runs it
 
 # scheduling policies (MODEL.md 4)
 cdef enum:
@@ -382,7 +383,7 @@ ctypedef struct source_t:   # a background work-item source on one CPU
     double sleep_b
     double sleep_prob
     int32_t highpri
-    int32_t _pad
+    int32_t mm              # the items are mm_percpu_wq's (ITEM_MM), else system_wq's
 
 ctypedef struct call_t:     # one drain_all_pages() call (MODEL.md 8)
     int64_t start
@@ -421,6 +422,26 @@ ctypedef struct drain_t:    # the one drain in progress (pcpu_drain_mutex)
     int32_t mayday_tail
     int64_t max_end
 
+# trace record types (pcpsim.trace writes them as ftrace events)
+cdef enum:
+    TR_SWITCH = 0           # a = prev task (-1 idle), b = next task, c = prev still runnable
+    TR_WAKEUP = 1           # a = task
+    TR_WQ_QUEUE = 2         # a = item, b = pool, c = item kind
+    TR_WQ_START = 3         # a = worker task, b = item, c = item kind
+    TR_WQ_END = 4           # a = worker task, b = item, c = item kind
+    TR_IPI_RAISE = 5        # a = target CPU
+    TR_IPI_ENTRY = 6
+    TR_IPI_EXIT = 7
+    TR_PCP_DRAIN = 8        # a = draining task (-1: IRQ), b = pages, c = the drained CPU
+
+ctypedef struct trace_t:
+    int64_t time
+    int32_t cpu
+    int32_t type
+    int32_t a
+    int32_t b
+    int64_t c
+
 ctypedef struct counters_t: # the engine's scalar state, saved with the arrays
     int64_t now
     int64_t seq
@@ -438,6 +459,8 @@ ctypedef struct counters_t: # the engine's scalar state, saved with the arrays
     int32_t ticks_len
     int32_t nowq_head
     int32_t nowq_len
+    int64_t ntrace
+    int64_t trace_dropped
 
 ctypedef struct ring_t:     # a FIFO of timers already in (time, seq) order (see _eventq.pxd)
     heap_entry_t* e
@@ -491,6 +514,10 @@ ctypedef struct sim_t:
     int32_t hotplug_next
     int32_t deadlocks
     int32_t _pad6
+    trace_t* trace          # the trace buffer (trace_cap == 0: tracing off)
+    int64_t trace_cap
+    int64_t ntrace
+    int64_t trace_dropped
     ring_t ticks            # CPUs' ticks (slot = CPU)
     ring_t nowq             # timers armed for the current instant (slot = timer slot)
     int64_t* hotplug        # (time, cpu, online) triples, by time

@@ -172,9 +172,9 @@ cdef inline void on_workgen(sim_t* s, int32_t c, int64_t now) noexcept nogil:
         if nxt[k] <= now:
             dur = sample_duration(s.rng, src.dur_dist, src.dur_a, src.dur_b)
             sl = -1
-            if src.sleep_prob > 0 and _uniform(s.rng) < src.sleep_prob:
+            if src.sleep_prob > 0 and not src.mm and _uniform(s.rng) < src.sleep_prob:
                 sl = dur // 2
-            i = new_item(s, ITEM_GENERIC, dur, sl,
+            i = new_item(s, ITEM_MM if src.mm else ITEM_GENERIC, dur, sl,
                          sample_duration(s.rng, src.sleep_dist, src.sleep_a, src.sleep_b) if sl >= 0 else 0)
             if i >= 0:
                 s.items[i].source = k

@@ -262,6 +262,7 @@ def build_sources(cfg: Config, ncpu: int) -> np.ndarray:
         col["sleep_dist"], col["sleep_a"], col["sleep_b"] = _DIST[sl.kind], parse_duration(sl.mean, "sleep"), sl.sigma
         col["sleep_prob"] = src.sleep_prob
         col["highpri"] = int(src.highpri)
+        col["mm"] = int(getattr(src, "workqueue", "system_wq") == "mm_percpu_wq")
     return np.ascontiguousarray(out).reshape(-1)
 
 
@@ -273,7 +274,12 @@ class Simulation:
     >>> sim.task_cpu_time          # numpy view, live
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, trace: int = 0) -> None:
+        """``trace``: the size of the trace buffer in records (0: no tracing);
+        a full buffer drops further records and counts them
+        (``trace_dropped``); see :mod:`pcpsim.trace`."""
+        if isinstance(trace, bool) or not isinstance(trace, int) or not 0 <= trace <= 10**9:
+            raise ConfigError("trace", trace, "a number of trace records in 0..1e9 (0: no tracing)")
         config.validate()
         self.config = config
         params = engine_params(config)
@@ -312,6 +318,7 @@ class Simulation:
         items["next"] = np.append(np.arange(1, nitem), -1)
         items["next"][: 2 * ncpu] = -1
         items["queued_at"] = -1
+        items["sleep_at"] = -1
         items["call"] = -1
         items["source"] = -1
         pools = np.zeros(ncpu * _core.POOLS, dtype=_core.POOL_DTYPE)
@@ -357,6 +364,7 @@ class Simulation:
             "samples": np.zeros(nsample * (1 + 2 * len(zones)), dtype=np.int64),
             "hotplug": np.asarray(hotplug, dtype=np.int64).reshape(-1),
             "tickq": np.zeros(4 * ncpu + 16, dtype=_core.HEAP_DTYPE),
+            "trace": np.zeros(trace, dtype=_core.TRACE_DTYPE),
             "tick_live": np.full(ncpu, -1, dtype=np.int64),
             "nowq": np.zeros(2 * nslot + 16, dtype=_core.HEAP_DTYPE),
             "now_live": np.full(nslot, -1, dtype=np.int64),
