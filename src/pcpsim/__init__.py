@@ -7,10 +7,11 @@ from pcpsim.config import (
 from pcpsim.profiles import KERNELS, KernelProfile, profile
 from pcpsim.results import Histogram, Results
 from pcpsim.simulation import Simulation, run
+from pcpsim import trace
 
 __all__ = [
     "Config", "ConfigError", "Dist", "Drain", "Hotplug", "Histogram", "KERNELS", "KernelProfile", "Memory", "Reclaim",
     "Results", "Sched", "Simulation", "Task", "Topology", "WorkSource", "Workqueue", "allocator", "bursty",
-    "external_drain", "hog", "parse_duration", "periodic", "profile", "reclaimer", "run",
+    "external_drain", "hog", "parse_duration", "periodic", "profile", "reclaimer", "run", "trace",
 ]
 __version__ = "0.1.0"

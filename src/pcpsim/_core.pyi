@@ -19,6 +19,7 @@ CALL_DTYPE: np.dtype[np.void]
 TARGET_DTYPE: np.dtype[np.void]
 DRAIN_DTYPE: np.dtype[np.void]
 COUNTERS_DTYPE: np.dtype[np.void]
+TRACE_DTYPE: np.dtype[np.void]
 
 HIST_NBUCKETS: int
 DEBUG: bool
@@ -28,6 +29,8 @@ POOLS: int
 STRATEGIES: dict[str, int]
 KINDS: dict[str, int]
 TASK_FLAGS: dict[str, int]
+TRACE_TYPES: dict[str, int]
+ITEM_KINDS: dict[str, int]
 ERRORS: dict[int, str]
 ARRAY_SPECS: dict[str, tuple[np.dtype[Any], str | None]]
 
