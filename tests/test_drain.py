@@ -522,3 +522,36 @@ def test_pcp_high_auto_tunes_from_6_7() -> None:
     batch = int(z610["batch"][0])
     assert np.all(h610 == (batch << 5) + batch)
     assert z610["high_max"][0] > h610[0] > z610["high_min"][0]
+
+
+def test_kswapd_runs_on_the_configured_cpu() -> None:
+    cfg = p.Config(kernel="5.17", topology=p.Topology(2, 4), tasks=[p.allocator("all", 400_000)],
+                   memory=p.Memory(node_mem="128MiB", in_use=0.97), reclaim=p.Reclaim(kswapd_cpus=[2, 7]),
+                   duration="200ms")
+    r = p.run(cfg)
+    k0, k1 = (int(r.task_ids(f"kswapd{n}")[0]) for n in (0, 1))
+    assert (r.tasks["cpu"][k0], r.tasks["cpu"][k1]) == (2, 7)
+    assert r.tasks["cpu_time"][k0] > 0 and r.zones["reclaimed"][0] > 0
+    with pytest.raises(p.ConfigError) as e:
+        p.Config(topology=p.Topology(2, 4), reclaim=p.Reclaim(kswapd_cpus=[2, 3])).validate()
+    assert e.value.field == "reclaim.kswapd_cpus[1]"           # CPU 3 is not on node 1
+
+
+def test_the_rescuer_runs_mm_percpu_wq_items_not_system_wq_ones() -> None:
+    # the clogged pool of _clogged_pool(), plus lru_add_drain-like items of
+    # mm_percpu_wq: the rescuer runs those too
+    lru = p.WorkSource(cpus=[1], rate=1, start="100ms", interval="10s", duration="30us",
+                       workqueue="mm_percpu_wq")
+    sleepy = p.WorkSource(cpus=[1], rate=1, start="95ms", interval="1ms", duration="10us",
+                          sleep_prob=1.0, sleep="500ms")
+    cfg = drain_config("workqueue", "5.17", sources=(sleepy, lru))
+    cfg.workqueue.workers_per_pool, cfg.workqueue.initial_workers = 2, 1
+    z = p.Simulation(cfg).arrays["zones"][0]
+    cfg.memory.free_pages = int(z["wmark_min"]) - 1
+    cfg.reclaim.kswapd = False
+    lat, r = first_call(cfg)
+    assert lat > 0                                            # the drain was rescued
+    rescuer = int(r.task_ids("mm_percpu_wq")[0])
+    # the rescuer's CPU time holds the lru item's 30 us (and the drain's)
+    assert r.tasks["cpu_time"][rescuer] >= 30 * US
+    assert r.pools["nr_items"][3] > 0                         # the sleepy system_wq items still wait

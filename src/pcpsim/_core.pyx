@@ -105,7 +105,7 @@ def hist_bucket_bounds():
         shift = e - HIST_SUB_BITS
         lo[i:i + 128] = (np.arange(128, 256, dtype=np.int64) << shift)
         i += 128
-    lo[i] = 1 << HIST_MAX_EXP
+    lo[i] = (<int64_t>1) << HIST_MAX_EXP
     return lo
 
 

@@ -8,6 +8,7 @@ value and what is allowed. Durations are integer nanoseconds or strings such as
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,14 +40,27 @@ class ConfigError(ValueError):
     """A configuration value that is not allowed.
 
     ``field`` is the path of the value (``"tasks[2].nice"``), ``value`` the value
-    given, ``allowed`` what would have been accepted.
+    given, ``allowed`` what would have been accepted; ``source`` the file it was
+    read from (:meth:`Config.from_toml`), named first in the message.
     """
 
-    def __init__(self, field: str, value: object, allowed: str) -> None:
+    def __init__(self, field: str, value: object, allowed: str, *, source: str | None = None) -> None:
         self.field = field
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{field} = {value!r} is not allowed: expected {allowed}")
+        self.source = source   # the file the value came from (Config.from_toml), if any
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{field} = {value!r} is not allowed: expected {allowed}")
+
+    def __reduce__(self) -> tuple[object, ...]:  # picklable (e.g. raised in a worker process)
+        return _config_error, (type(self), self.__dict__, self.args)
+
+
+def _config_error(cls: type[ConfigError], state: dict[str, object], args: tuple[object, ...]) -> ConfigError:
+    err = cls.__new__(cls)
+    err.__dict__.update(state)
+    err.args = args
+    return err
 
 
 def parse_duration(value: object, field: str, *, allow_zero: bool = True) -> int:
@@ -473,7 +487,8 @@ class Memory:
 
 @dataclass
 class Reclaim:
-    """kswapd and direct reclaim (MODEL.md 6.4)."""
+    """kswapd and direct reclaim (MODEL.md 6.4). kswapd runs on ``kswapd_cpus``
+    (one CPU of each node, in node order; default each node's first CPU)."""
 
     reclaim_time: Duration = "1ms"
     success_rate: float = 0.5
@@ -482,7 +497,20 @@ class Reclaim:
     oom_release: int = 4096
     kswapd_rate: float = 50_000.0
     kswapd: bool = True
+    kswapd_cpus: list[int] | None = None
     retry_interval: Duration = "4ms"
+
+    def kswapd_cpu_ids(self, sizes: Sequence[int], field: str = "reclaim.kswapd_cpus") -> list[int]:
+        """The CPU of each node's kswapd, checked against the node sizes."""
+        first = [sum(sizes[:n]) for n in range(len(sizes))]
+        if self.kswapd_cpus is None:
+            return first
+        if isinstance(self.kswapd_cpus, (str, bytes)) or not isinstance(self.kswapd_cpus, (list, tuple)) \
+                or len(self.kswapd_cpus) != len(sizes):
+            raise ConfigError(field, self.kswapd_cpus, f"a list of {len(sizes)} CPU ids, one per node, or None")
+        for n, c in enumerate(self.kswapd_cpus):
+            _check_int(c, f"{field}[{n}]", first[n], first[n] + sizes[n] - 1)
+        return [int(c) for c in self.kswapd_cpus]
 
     def validate(self, field: str = "reclaim") -> None:
         parse_duration(self.reclaim_time, f"{field}.reclaim_time", allow_zero=False)
@@ -542,7 +570,9 @@ class WorkSource:
     5, 7.2): Poisson arrivals at ``rate`` per second from ``start`` (or, with
     ``interval``, one item at ``start`` and then every ``interval``), each
     needing ``duration`` of CPU; with probability ``sleep_prob`` an item sleeps
-    ``sleep`` half way."""
+    ``sleep`` half way. ``workqueue``: ``system_wq`` items (no rescuer), or
+    ``mm_percpu_wq`` items such as lru_add_drain_per_cpu (CPU-bound; the
+    rescuer runs them when the pool is stuck)."""
 
     cpus: CpuSet = "all"
     rate: float = 100.0
@@ -552,8 +582,10 @@ class WorkSource:
     sleep_prob: float = 0.0
     sleep: Dist | Duration = "1ms"
     highpri: bool = False
+    workqueue: str = "system_wq"
 
     def validate(self, field: str, ncpu: int) -> None:
+        _check_choice(self.workqueue, f"{field}.workqueue", ("system_wq", "mm_percpu_wq"))
         Task(cpus=self.cpus).cpu_ids(ncpu, f"{field}.cpus")
         _check_rate(self.rate, f"{field}.rate", 1e7)
         if self.rate <= 0:
@@ -659,6 +691,7 @@ class Config:
                 raise ConfigError(name, getattr(self, name), f"a pcpsim.{cls.__name__}")
         self.memory.validate(nnode)
         self.reclaim.validate()
+        self.reclaim.kswapd_cpu_ids(self.topology.sizes())
         self.drain.validate()
         self.workqueue.validate(ncpu)
         if not isinstance(self.hotplug, (list, tuple)):
@@ -673,3 +706,23 @@ class Config:
     @property
     def profile(self) -> profiles.KernelProfile:
         return profiles.profile(self.kernel)
+
+    # -- TOML (the format is described in pcpsim.tomlconfig) -------------------
+    @classmethod
+    def from_toml(cls, source: str | os.PathLike[str], *, validate: bool = True) -> Config:
+        """A Config from a TOML file (a path) or TOML text (a ``str`` holding a
+        newline or ``=``). Unknown keys, wrong types, bad values and syntax errors
+        raise :class:`ConfigError` naming the file, the key path and the problem.
+        ``validate``: also run :meth:`validate` (default)."""
+        from pcpsim.tomlconfig import load
+        return load(source, validate=validate)
+
+    def to_toml(self) -> str:
+        """This config as TOML text; ``Config.from_toml(cfg.to_toml()) == cfg``."""
+        from pcpsim.tomlconfig import dump
+        return dump(self)
+
+    def save_toml(self, path: str | os.PathLike[str]) -> None:
+        """Write :meth:`to_toml` to ``path`` (UTF-8)."""
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_toml())

@@ -6,6 +6,8 @@ numpy arrays (``cpu_curr``, ``nr_running``, ``task_cpu_time``...).
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from pcpsim import _core, profiles
@@ -154,7 +156,8 @@ def build_tasks(cfg: Config, params: dict, node_of: np.ndarray) -> tuple[np.ndar
     sizes = cfg.topology.sizes()
     first = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
     if cfg.reclaim.kswapd:
-        rows = _task_rows(len(sizes), first, "kswapd", "normal", 0, 0, base_slice)
+        rows = _task_rows(len(sizes), np.asarray(cfg.reclaim.kswapd_cpu_ids(sizes), dtype=np.int32), "kswapd",
+                          "normal", 0, 0, base_slice)
         rows["zone"] = np.arange(len(sizes))
         parts.append(rows)
     cpu_ids = np.arange(ncpu, dtype=np.int32)
@@ -262,8 +265,13 @@ def build_sources(cfg: Config, ncpu: int) -> np.ndarray:
         col["sleep_dist"], col["sleep_a"], col["sleep_b"] = _DIST[sl.kind], parse_duration(sl.mean, "sleep"), sl.sigma
         col["sleep_prob"] = src.sleep_prob
         col["highpri"] = int(src.highpri)
-        col["mm"] = int(getattr(src, "workqueue", "system_wq") == "mm_percpu_wq")
+        col["mm"] = int(src.workqueue == "mm_percpu_wq")
     return np.ascontiguousarray(out).reshape(-1)
+
+
+def _table(rows: np.ndarray) -> dict[str, np.ndarray]:
+    """A struct array as a table: a copy of every field but the padding."""
+    return {name: rows[name].copy() for name in rows.dtype.names if not name.startswith("_")}
 
 
 class Simulation:
@@ -460,8 +468,8 @@ class Simulation:
         tasks = {name: ts[name].copy() for name in ("cpu", "kind", "policy", "prio", "zone", "held")}
         tasks["nice"] = np.searchsorted(-np.asarray(profiles.SCHED_PRIO_TO_WEIGHT), -ts["weight"]) - 20
         tasks["spec"] = self.task_spec.copy()
-        tasks.update({name: st[name].copy() for name in st.dtype.names})
-        cpus = {name: a["cpu_stats"][name].copy() for name in a["cpu_stats"].dtype.names}
+        tasks.update(_table(st))
+        cpus = _table(a["cpu_stats"])
         cpus["pcp_count"] = a["cpus"]["pcp_count"].copy()
         cpus["pcp_high"] = a["cpus"]["pcp_high"].copy()
         counts = a["hist_counts"].reshape(-1, _core.HIST_NBUCKETS)
@@ -479,17 +487,17 @@ class Simulation:
             now=self.now, events=self.events, tasks=tasks, cpus=cpus, task_names=self.task_names(),
             wakeup_latency=lat, response_time=resp, alloc_stall=stall,
             drain_latency=hist(int(p["hist_drain"])), dispatch_delay=hist(int(p["hist_dispatch"])),
-            zones={name: a["zones"][name].copy() for name in a["zones"].dtype.names},
+            zones=_table(a["zones"]),
             pools={name: a["pools"][name].copy() for name in ("cpu", "items_run", "maydays", "create_failures",
                                                                "nr_items")},
-            calls={name: a["calls"][name][: int(k["ncall"])].copy() for name in a["calls"].dtype.names},
-            targets={name: a["targets"][name][: int(k["ntarget_rec"])].copy() for name in a["targets"].dtype.names},
+            calls=_table(a["calls"][: int(k["ncall"])]),
+            targets=_table(a["targets"][: int(k["ntarget_rec"])]),
             memory={"time": samples[:, 0].copy(), "free": samples[:, 1::2].copy(), "pcp": samples[:, 2::2].copy()},
             deadlocks=int(k["deadlocks"]),
             dropped={"calls": int(k["calls_dropped"]), "targets": int(k["targets_dropped"]),
                      "work_items": int(k["items_dropped"])},
             strategy=next(n for n, v in _core.STRATEGIES.items() if v == p["strategy"]),
-            config=self.config)
+            config=copy.deepcopy(self.config))
 
     def __reduce__(self):
         return (_restore, (self.config, self._engine, self.task_spec, self.spec_names, self.duration_ns,
