@@ -555,3 +555,14 @@ def test_the_rescuer_runs_mm_percpu_wq_items_not_system_wq_ones() -> None:
     # the rescuer's CPU time holds the lru item's 30 us (and the drain's)
     assert r.tasks["cpu_time"][rescuer] >= 30 * US
     assert r.pools["nr_items"][3] > 0                         # the sleepy system_wq items still wait
+
+
+def test_per_cpu_samples_add_up_to_the_zones() -> None:
+    r = p.run(_pressure("workqueue"))
+    m = r.memory
+    node = np.repeat(np.arange(2), 4)
+    per_node = np.stack([m["cpu_pcp"][:, node == n].sum(axis=1) for n in range(2)], axis=1)
+    assert np.array_equal(per_node, m["pcp"])                  # the same instants
+    assert np.all(np.diff(m["cpu_drain_ns"], axis=0) >= 0)    # drain time so far only grows
+    assert np.all(m["cpu_drain_ns"][-1] <= r.cpus["drain_ns"] + r.cpus["irq_drain_ns"])
+    assert np.all(np.diff(m["time"]) == 10 * MS)

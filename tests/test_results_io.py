@@ -133,8 +133,12 @@ def test_to_pandas_every_table(res: Results, res2: Results) -> None:
         assert np.array_equal(tasks["cpu_time"].to_numpy(), r.tasks["cpu_time"])
         mem = r.to_pandas("memory")
         nz = r.memory["free"].shape[1]
-        assert list(mem.columns) == ["time"] + [f"free_z{z}" for z in range(nz)] + [f"pcp_z{z}" for z in range(nz)]
+        nc = r.memory["cpu_pcp"].shape[1]
+        assert list(mem.columns) == (["time"] + [f"free_z{z}" for z in range(nz)] + [f"pcp_z{z}" for z in range(nz)]
+                                     + [f"cpu_pcp_cpu{c}" for c in range(nc)]
+                                     + [f"cpu_drain_ns_cpu{c}" for c in range(nc)])
         assert np.array_equal(mem[f"pcp_z{nz - 1}"].to_numpy(), r.memory["pcp"][:, nz - 1])
+        assert np.array_equal(mem[f"cpu_pcp_cpu{nc - 1}"].to_numpy(), r.memory["cpu_pcp"][:, nc - 1])
     assert res2.memory["free"].shape[1] == 2
     with pytest.raises(ValueError, match="tasks, cpus"):
         res.to_pandas("task")

@@ -246,6 +246,7 @@ ARRAY_SPECS = {
     "target_cpus": (np.dtype(np.int32), "cpu"),
     "target_recs": (np.dtype(np.int32), "cpu"),
     "samples": (np.dtype(np.int64), None),
+    "cpu_samples": (np.dtype(np.int64), None),
     "hotplug": (np.dtype(np.int64), None),
     "tickq": (HEAP_DTYPE, None),
     "trace": (TRACE_DTYPE, None),
@@ -334,6 +335,9 @@ cdef class Engine:
         self.s.target_cpus = <int32_t*>_ptr(a["target_cpus"])
         self.s.target_recs = <int32_t*>_ptr(a["target_recs"])
         self.s.samples = <int64_t*>_ptr(a["samples"])
+        if a["cpu_samples"].size not in (0, self.s.sample_cap * 2 * ncpu):
+            raise ValueError("engine array 'cpu_samples' does not match 'samples'")
+        self.s.cpu_samples = <int64_t*>_ptr(a["cpu_samples"]) if a["cpu_samples"].size else NULL
         self.s.hotplug = <int64_t*>_ptr(a["hotplug"])
         self.s.trace = <trace_t*>_ptr(a["trace"])
         self.s.trace_cap = len(a["trace"])

@@ -500,6 +500,7 @@ ctypedef struct sim_t:
     int32_t* target_cpus    # scratch: the CPUs of the call in progress
     int32_t* target_recs    # scratch: their target records
     int64_t* samples        # per sample: time, then free and pcp pages per zone
+    int64_t* cpu_samples    # per sample: pcp pages of each CPU, then its drain ns (NULL: off)
     drain_t drain
     int32_t nzone
     int32_t item_free       # free list of items

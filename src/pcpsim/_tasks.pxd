@@ -9,7 +9,7 @@ from pcpsim._hist cimport hist_record
 from pcpsim._rng cimport sample_duration, _uniform
 from pcpsim._mm cimport zone_lock, pcp_drain_all, nr_pcp_free, nr_pcp_high, flow_at_boundary
 from pcpsim._sched cimport (cpu_slot, task_slot, update_curr, account_curr, schedule, resched_curr, rearm_curr_timer,
-                            dequeue_task, sched_tick, wake_up_task, block_current, after_event,
+                            dequeue_task, sched_tick, wake_up_task, block_current, after_event, account_stats,
                             nonpreempt_left)
 from pcpsim._drain cimport (POOLS_PER_CPU, POOL_NORMAL, POOL_HIGHPRI, set_section, end_section,
                             item_alloc, pool_queue, drain_all_pages, drain_done, remote_step,
@@ -204,15 +204,22 @@ cdef inline void on_vmstat(sim_t* s, int32_t c, int64_t now) noexcept nogil:
 
 
 cdef inline void on_sample(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
-    """Memory over time: free and pcp pages per zone."""
+    """Memory over time: free and pcp pages per zone; with per-CPU sampling,
+    each CPU's pcp pages and its drain time so far (drain work and drain IPIs)."""
     cdef int64_t* row
-    cdef int32_t z
+    cdef int32_t z, c
     if s.nsample < s.sample_cap:
         row = &s.samples[<int64_t>s.nsample * (1 + 2 * s.nzone)]
         row[0] = now
         for z in range(s.nzone):
             row[1 + 2 * z] = s.zones[z].free
             row[2 + 2 * z] = s.zones[z].pcp_pages
+        if s.cpu_samples != NULL:
+            row = &s.cpu_samples[<int64_t>s.nsample * 2 * s.ncpu]
+            for c in range(s.ncpu):
+                account_stats(s, c, now)
+                row[c] = s.cpus[c].pcp_count
+                row[s.ncpu + c] = s.cstats[c].drain_ns + s.cstats[c].irq_drain_ns
         s.nsample += 1
     if s.nsample < s.sample_cap:
         timer_arm(s, slot, now + s.p.sample_ns)

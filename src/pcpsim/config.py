@@ -441,7 +441,9 @@ class Memory:
     formulas for the profile unless overridden. ``in_use`` and ``pcp_fill`` set
     the state at time 0 (fractions of managed pages and of pcp high);
     ``free_pages`` instead sets the zone's free pages at time 0 exactly (the
-    rest, after the pcp lists, is in use).
+    rest, after the pcp lists, is in use). Every ``sample_interval`` the zones'
+    free and pcp pages are sampled, and with ``sample_cpus`` each CPU's pcp
+    pages and drain time (at most 20 M values: big machines get fewer samples).
     """
 
     node_mem: Duration | Sequence[int | str] = "4GiB"
@@ -456,6 +458,7 @@ class Memory:
     pcp_fill: float = 0.5
     free_pages: int | None = None
     sample_interval: Duration = "10ms"
+    sample_cpus: bool = True
 
     def node_pages(self, nnode: int, field: str = "memory.node_mem") -> list[int]:
         if isinstance(self.node_mem, (list, tuple)):
@@ -477,6 +480,7 @@ class Memory:
             _check_int(self.high, f"{field}.high", 1, 2**30)
             if self.batch is not None and self.batch > self.high:
                 raise ConfigError(f"{field}.batch", self.batch, f"an integer <= high ({self.high})")
+        _check_bool(self.sample_cpus, f"{field}.sample_cpus")
         for name in ("page_cost", "lock_base", "sample_interval"):
             parse_duration(getattr(self, name), f"{field}.{name}")
         for name in ("in_use", "pcp_fill"):

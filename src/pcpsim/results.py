@@ -218,6 +218,11 @@ def _sparse_histogram(n: int, b: np.ndarray, counts: np.ndarray, *stats: int) ->
     return Histogram(full, *stats)
 
 
+def _series_unit(name: str) -> str:
+    """The column suffix of a 2-D series: one column per CPU (``cpu_*``) or zone."""
+    return "cpu" if name.startswith("cpu_") else "z"
+
+
 @dataclass(eq=False)
 class Results:
     """What a run measured (MODEL.md 8), as numpy tables (dicts of equal-length
@@ -333,13 +338,14 @@ class Results:
     def columns(self, table: str) -> dict[str, np.ndarray]:
         """The 1-D columns of ``table`` (one of :data:`TABLES`): a per-zone 2-D
         array (``memory``'s ``free`` and ``pcp``) becomes ``free_z0``,
-        ``free_z1``...; ``tasks`` starts with ``name`` (``task_names``)."""
+        ``free_z1``..., a per-CPU one (``cpu_pcp``, ``cpu_drain_ns``)
+        ``cpu_pcp_cpu0``...; ``tasks`` starts with ``name`` (``task_names``)."""
         if table not in TABLES:
             raise ValueError(f"table = {table!r}: expected one of {', '.join(TABLES)}")
         out: dict[str, np.ndarray] = {"name": np.asarray(self.task_names, dtype=object)} if table == "tasks" else {}
         for name, col in getattr(self, table).items():
             if col.ndim == 2:
-                out.update({f"{name}_z{z}": col[:, z] for z in range(col.shape[1])})
+                out.update({f"{name}_{_series_unit(name)}{i}": col[:, i] for i in range(col.shape[1])})
             else:
                 out[name] = col
         return out
@@ -473,12 +479,14 @@ class Results:
             cols = {n: np.array(c.to_numpy()) for n, c in zip(pt.column_names, pt.columns)
                     if not (t == "tasks" and n == "name")}
             wide, tables[t] = meta["wide"][t], {}
+            parts = {f"{base}_{_series_unit(base)}{i}": base for base, width in wide.items() for i in range(width)}
             for n, c in cols.items():
-                base = n.rsplit("_z", 1)[0]
-                if base not in wide:
+                base = parts.get(n)
+                if base is None:
                     tables[t][n] = c
-                elif n == f"{base}_z0":
-                    tables[t][base] = np.column_stack([cols[f"{base}_z{z}"] for z in range(wide[base])])
+                elif base not in tables[t]:
+                    tables[t][base] = np.column_stack([cols[f"{base}_{_series_unit(base)}{i}"]
+                                                       for i in range(wide[base])])
         rows = pq.read_table(path / "histograms.parquet").to_pydict()
         stats = pq.read_table(path / "histogram_stats.parquet").to_pydict()
         counts: dict[tuple[str, str], np.ndarray] = {}

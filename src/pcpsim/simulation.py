@@ -342,6 +342,9 @@ class Simulation:
         duration_ns = parse_duration(config.duration, "duration")
         sample_ns = params["sample_ns"]
         nsample = min(duration_ns // sample_ns + 1, 100_000) if sample_ns else 0
+        # per-CPU series: at most 20 M values (160 MB); fewer samples on big machines
+        cpu_rows = min(nsample, 20_000_000 // (2 * ncpu)) if config.memory.sample_cpus else 0
+        nsample = cpu_rows if config.memory.sample_cpus else nsample
         drain = np.zeros(1, dtype=_core.DRAIN_DTYPE)
         for name in ("owner", "wait_head", "wait_tail", "call", "cur_cpu", "mayday_head", "mayday_tail"):
             drain[name] = -1
@@ -370,6 +373,7 @@ class Simulation:
             "target_cpus": np.zeros(ncpu, dtype=np.int32),
             "target_recs": np.zeros(ncpu, dtype=np.int32),
             "samples": np.zeros(nsample * (1 + 2 * len(zones)), dtype=np.int64),
+            "cpu_samples": np.zeros(cpu_rows * 2 * ncpu, dtype=np.int64),
             "hotplug": np.asarray(hotplug, dtype=np.int64).reshape(-1),
             "tickq": np.zeros(4 * ncpu + 16, dtype=_core.HEAP_DTYPE),
             "trace": np.zeros(trace, dtype=_core.TRACE_DTYPE),
@@ -492,12 +496,23 @@ class Simulation:
                                                                "nr_items")},
             calls=_table(a["calls"][: int(k["ncall"])]),
             targets=_table(a["targets"][: int(k["ntarget_rec"])]),
-            memory={"time": samples[:, 0].copy(), "free": samples[:, 1::2].copy(), "pcp": samples[:, 2::2].copy()},
+            memory=self._memory(samples),
             deadlocks=int(k["deadlocks"]),
             dropped={"calls": int(k["calls_dropped"]), "targets": int(k["targets_dropped"]),
                      "work_items": int(k["items_dropped"])},
             strategy=next(n for n, v in _core.STRATEGIES.items() if v == p["strategy"]),
             config=copy.deepcopy(self.config))
+
+    def _memory(self, samples: np.ndarray) -> dict[str, np.ndarray]:
+        """Memory over time: per zone free and pcp pages; per CPU (when sampled)
+        pcp pages and drain time so far (``cpu_`` prefix: one column per CPU)."""
+        out = {"time": samples[:, 0].copy(), "free": samples[:, 1::2].copy(), "pcp": samples[:, 2::2].copy()}
+        cpu = self.arrays["cpu_samples"]
+        if cpu.size:
+            rows = cpu.reshape(-1, 2, len(self.arrays["cpus"]))[: len(samples)]
+            out["cpu_pcp"] = rows[:, 0].copy()
+            out["cpu_drain_ns"] = rows[:, 1].copy()
+        return out
 
     def __reduce__(self):
         return (_restore, (self.config, self._engine, self.task_spec, self.spec_names, self.duration_ns,
