@@ -38,7 +38,42 @@ def test_bad_duration_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> No
     assert "duration" in err and "'ten'" in err
 
 
-def test_unknown_scenario_is_refused() -> None:
-    with pytest.raises(SystemExit) as e:
-        cli.main(["run", "laptop"])
-    assert e.value.code == 2
+def test_unknown_scenario_or_file_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", "laptop"]) == 2
+    err = capsys.readouterr().err
+    assert "'laptop'" in err and "phone" in err
+
+
+def test_run_a_toml_config_save_and_show(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pcpsim.scenarios import phone
+    path = tmp_path / "exp.toml"
+    phone("ipi").save_toml(path)
+    out = tmp_path / "out"
+    assert cli.main(["run", str(path), "--strategy", "kthread", "--duration", "200ms", "--cpus", "8",
+                     "--out", str(out), "--trace", "500"]) == 0
+    printed = capsys.readouterr().out
+    assert any(line.split()[:1] == ["kthread"] for line in printed.splitlines())
+    saved = out / "exp-kthread.npz"
+    assert saved.exists() and (out / "exp-kthread.trace").read_text().startswith("# tracer: nop")
+    assert cli.main(["show", str(saved)]) == 0
+    shown = capsys.readouterr().out
+    assert "0.200 s simulated" in shown and "kthread" in shown
+
+
+def test_compare_named_strategies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["compare", "phone", "--strategies", "remote,ipi", "--duration", "100ms"]) == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.split()]
+    assert rows.count("remote") == 1 and rows.count("ipi") == 1 and "workqueue" not in rows
+    assert cli.main(["compare", "phone", "--strategies", "ipi,foo"]) == 2
+
+
+def test_errors_in_a_config_file_name_file_and_key(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('kernel = "5.17"\n[[tasks]]\nkind = "hog"\nnice = 30\n')
+    assert cli.main(["run", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "tasks[0].nice" in err and "30" in err
+    bad.write_text('kernel = "5.17\n')
+    assert cli.main(["run", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "line 1" in err
