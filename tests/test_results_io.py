@@ -317,3 +317,15 @@ def test_cyclictest_counts_every_sample_in_its_microsecond() -> None:
         Results(now=0, events=0, tasks={}, cpus={}, task_names=[]).cyclictest_histogram()
     with pytest.raises(ValueError, match="buckets"):
         r.cyclictest_histogram(buckets=0)
+
+
+def test_summary_is_plain_data_with_the_seed_and_config() -> None:
+    import json
+
+    from pcpsim.scenarios import phone
+    cfg = phone("remote")
+    cfg.duration, cfg.seed = "100ms", 42
+    s = pcpsim.run(cfg).summary()
+    assert s["seed"] == 42 and s["config"]["seed"] == 42
+    assert s["config"]["drain"]["strategy"] == "remote" and s["strategy"] == "remote"
+    assert json.loads(json.dumps(s)) == s

@@ -302,10 +302,17 @@ class Results:
         return int(np.abs(z["free"] + z["pcp_pages"] + z["in_use"] - z["managed"]).max()) if z else 0
 
     def summary(self) -> dict[str, Any]:
-        """Headline figures as a plain dict."""
+        """Headline figures as a plain dict, with the seed and the config (as the
+        plain data of its TOML form)."""
         ncpu = len(self.cpus["busy_ns"])
         real = self.calls["skipped"] == 0 if self.calls else np.zeros(0, bool)
+        config = None
+        if self.config is not None:
+            from pcpsim.tomlconfig import tomllib
+            config = tomllib.loads(self.config.to_toml())
         return {
+            "seed": None if self.config is None else self.config.seed,
+            "config": config,
             "strategy": self.strategy,
             "simulated_ns": self.now,
             "events": self.events,
