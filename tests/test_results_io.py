@@ -322,10 +322,9 @@ def test_cyclictest_counts_every_sample_in_its_microsecond() -> None:
 def test_summary_is_plain_data_with_the_seed_and_config() -> None:
     import json
 
-    from pcpsim.scenarios import phone
     cfg = phone("remote")
     cfg.duration, cfg.seed = "100ms", 42
-    s = pcpsim.run(cfg).summary()
+    s = p.run(cfg).summary()
     assert s["seed"] == 42 and s["config"]["seed"] == 42
     assert s["config"]["drain"]["strategy"] == "remote" and s["strategy"] == "remote"
     assert json.loads(json.dumps(s)) == s
