@@ -233,9 +233,11 @@ class Results:
       ``wait_time``, ``nr_runs``, ``nr_preempted``, ``nr_wakeups``, ``nr_jobs``,
       ``deadline_misses``, ``stalls``, ``stall_ns``, ``drain_calls``,
       ``skipped_drains``, ``ooms``); ``task_names``.
-    - ``cpus``: per CPU: ``busy_ns``, ``idle_ns``, ``overhead_ns`` (switches,
-      wakeups), ``irq_drain_ns`` (drain IPI handlers), ``drain_ns``, ``work_ns``,
-      ``reclaim_ns``, ``alloc_ns`` (CPU time by category, inside busy_ns),
+    - ``cpus``: per CPU: ``busy_ns`` (tasks ran), ``idle_ns`` (nothing ran, or
+      offline), ``overhead_ns`` (switches, wakeups), ``irq_drain_ns`` (drain IPI
+      handlers): these four add up to the elapsed time; ``drain_ns``,
+      ``work_ns``, ``reclaim_ns``, ``alloc_ns`` break ``busy_ns`` down by what
+      the tasks did (the rest is the workload's own work);
       ``lock_spin_ns``, ``pcp_fallback``, event counts (``events``, ``ticks``,
       ``nr_switches``, ``nr_wakeups``, ``ipis``), final ``pcp_count``.
     - ``zones``: per zone: pages (``managed``, ``free``, ``pcp_pages``,
