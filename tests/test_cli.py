@@ -77,3 +77,12 @@ def test_errors_in_a_config_file_name_file_and_key(tmp_path, capsys: pytest.Capt
     assert cli.main(["run", str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "line 1" in err
+
+
+def test_plots_are_written(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    assert cli.main(["compare", "phone", "--strategies", "ipi,remote", "--duration", "300ms",
+                     "--out", str(tmp_path), "--plots"]) == 0
+    for name in ("drain_ccdf", "stall_ccdf", "cpu_time", "pcp_heatmap_ipi", "interference_remote"):
+        png = tmp_path / f"{name}.png"
+        assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
