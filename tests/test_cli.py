@@ -55,6 +55,7 @@ def test_run_a_toml_config_save_and_show(tmp_path, capsys: pytest.CaptureFixture
     assert any(line.split()[:1] == ["kthread"] for line in printed.splitlines())
     saved = out / "exp-kthread.npz"
     assert saved.exists() and (out / "exp-kthread.trace").read_text().startswith("# tracer: nop")
+    assert "# Max Latencies:" in (out / "exp-kthread.cyclictest.txt").read_text()
     assert cli.main(["show", str(saved)]) == 0
     shown = capsys.readouterr().out
     assert "0.200 s simulated" in shown and "kthread" in shown
@@ -86,3 +87,12 @@ def test_plots_are_written(tmp_path, capsys: pytest.CaptureFixture[str]) -> None
     for name in ("drain_ccdf", "stall_ccdf", "cpu_time", "pcp_heatmap_ipi", "interference_remote"):
         png = tmp_path / f"{name}.png"
         assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_progress_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["run", "phone", "--strategy", "remote", "--duration", "100ms"]
+    assert cli.main(args) == 0
+    assert "simulated" not in capsys.readouterr().err            # not a terminal: quiet
+    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True)
+    assert cli.main(args) == 0
+    assert "0.100 / 0.100 s simulated" in capsys.readouterr().err

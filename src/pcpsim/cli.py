@@ -124,6 +124,8 @@ def compare(spec: str, strategies: Sequence[str], cpus: int | None = None, durat
         if out is not None:
             Path(out).mkdir(parents=True, exist_ok=True)
             r.save(Path(out) / f"{name}-{strategy}.npz")
+            if r.wakeup_latency:
+                (Path(out) / f"{name}-{strategy}.cyclictest.txt").write_text(r.cyclictest_histogram())
             if trace:
                 from pcpsim.trace import write_ftrace
                 write_ftrace(sim, Path(out) / f"{name}-{strategy}.trace")
