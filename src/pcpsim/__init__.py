@@ -7,11 +7,11 @@ from pcpsim.config import (
 from pcpsim.profiles import KERNELS, KernelProfile, profile
 from pcpsim.results import Histogram, Results
 from pcpsim.simulation import Simulation, run
-from pcpsim import trace
+from pcpsim import sweep, trace
 
 __all__ = [
     "Config", "ConfigError", "Dist", "Drain", "Hotplug", "Histogram", "KERNELS", "KernelProfile", "Memory", "Reclaim",
     "Results", "Sched", "Simulation", "Task", "Topology", "WorkSource", "Workqueue", "allocator", "bursty",
-    "external_drain", "hog", "parse_duration", "periodic", "profile", "reclaimer", "run", "trace",
+    "external_drain", "hog", "parse_duration", "periodic", "profile", "reclaimer", "run", "sweep", "trace",
 ]
 __version__ = "0.1.0"

@@ -6,6 +6,8 @@
                [--out DIR] [--plots] [--trace N]
     pcpsim compare CONFIG.toml|SCENARIO --strategies a,b,c [same options]
     pcpsim show RESULT.npz|RESULT.parquet    the table of a saved result
+    pcpsim sweep SWEEP.toml [--workers N] [--dask-scheduler ADDRESS] [--out DIR]
+                                             a parameter sweep (see pcpsim.sweep)
 """
 from __future__ import annotations
 
@@ -145,6 +147,29 @@ def show(path: str) -> None:
     print_table([row(r.strategy, r, float("nan"))])
 
 
+def run_sweep(path: str, workers: int | None, scheduler: str | None, out: str | None) -> int:
+    """Run the sweep file ``path`` (pcpsim.sweep's TOML form); 1 when points failed."""
+    from pcpsim import sweep
+
+    base, grid, kwargs = sweep.load_toml(path)
+    if out is not None:
+        kwargs["out"] = out
+    client = None
+    if scheduler is not None:
+        from pcpsim.results import _require
+        client = _require("dask.distributed", "dask").Client(scheduler)
+    try:
+        report = sweep.sweep(base, grid, executor=client, workers=workers, **kwargs)
+    finally:
+        if client is not None:
+            client.close()
+    print(f"{report.total} points: {report.done} done, {report.failed} failed ({report.ran} run now, "
+          f"{report.skipped} found done) in {report.wall_s:.1f} s; results: {report.out}/")
+    for pid, error in report.failures.items():
+        print(f"  failed {pid}: {error}")
+    return 1 if report.failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pcpsim", description=(__doc__ or "").split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
@@ -166,6 +191,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="write an ftrace text trace of at most N records per run")
     show_p = sub.add_parser("show", help="the table of a saved result")
     show_p.add_argument("result")
+    sweep_p = sub.add_parser("sweep", help="a parameter sweep described by a TOML file")
+    sweep_p.add_argument("sweep", metavar="SWEEP.toml")
+    sweep_p.add_argument("--workers", type=int, help="local worker processes (default: every core)")
+    sweep_p.add_argument("--dask-scheduler", metavar="ADDRESS",
+                         help="run on this Dask scheduler (e.g. tcp://host:8786; needs pcpsim[dask])")
+    sweep_p.add_argument("--out", help="results folder (default: the file's [sweep] out)")
     args = parser.parse_args(argv)
     try:
         if args.command == "scenarios":
@@ -182,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             compare(args.config, strategies, args.cpus, args.duration, args.seed, args.out, args.plots, args.trace)
         elif args.command == "show":
             show(args.result)
+        elif args.command == "sweep":
+            return run_sweep(args.sweep, args.workers, args.dask_scheduler, args.out)
         else:
             compare(DEFAULT, scenario(DEFAULT).strategies)
     except (ConfigError, ValueError, OSError) as e:
