@@ -15,11 +15,11 @@ from libc.stdint cimport int32_t, int64_t
 from pcpsim._state cimport *
 from pcpsim._eventq cimport timer_arm, timer_cancel
 from pcpsim._hist cimport hist_record
-from pcpsim._rng cimport sample_duration, _uniform
+from pcpsim._rng cimport _uniform
 from pcpsim._trace cimport trace
-from pcpsim._mm cimport (zone_lock, pcp_add, pcp_drain_all, nr_pcp_free, pcp_free_threshold,
+from pcpsim._mm cimport (zone_lock, pcp_add, pcp_drain_all, pcp_free_threshold,
                          PCP_RULE_AUTOTUNE, PCP_BATCH_SCALE_MAX)
-from pcpsim._sched cimport (cpu_slot, task_slot, is_fair, update_curr, account_curr, schedule, wake_up_task,
+from pcpsim._sched cimport (cpu_slot, task_slot, account_curr, wake_up_task,
                             block_current, rearm_curr_timer, after_event, charge_overhead,
                             nonpreempt_left, timer_set, prio_key, account_stats)
 

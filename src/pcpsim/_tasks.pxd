@@ -4,18 +4,17 @@ dispatches to. Each ends with ``after_event()``, which reschedules the CPU when
 asked to, else re-arms its timer."""
 from libc.stdint cimport int32_t, int64_t
 from pcpsim._state cimport *
-from pcpsim._eventq cimport timer_arm, timer_cancel
+from pcpsim._eventq cimport timer_arm
 from pcpsim._hist cimport hist_record
 from pcpsim._rng cimport sample_duration, _uniform
 from pcpsim._mm cimport zone_lock, pcp_drain_all, nr_pcp_free, nr_pcp_high, flow_at_boundary
-from pcpsim._sched cimport (cpu_slot, task_slot, update_curr, account_curr, schedule, resched_curr, rearm_curr_timer,
+from pcpsim._sched cimport (cpu_slot, task_slot, account_curr, schedule, rearm_curr_timer,
                             dequeue_task, sched_tick, wake_up_task, block_current, after_event, account_stats,
                             nonpreempt_left)
 from pcpsim._drain cimport (POOLS_PER_CPU, POOL_NORMAL, POOL_HIGHPRI, set_section, end_section,
                             item_alloc, pool_queue, drain_all_pages, drain_done, remote_step,
                             alloc_refill, alloc_retry, reclaim_done, kswapd_done, worker_next,
                             wq_worker_tick, cpuhp_step, cpu_offline_work)
-from pcpsim._mm cimport pcp_drain_all
 
 
 cdef inline void on_tick(sim_t* s, int32_t c, int64_t now) noexcept nogil:
