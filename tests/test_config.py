@@ -349,3 +349,16 @@ def test_task_specs_expand_in_order():
     assert res.tasks["cpu"][work].tolist() == expected
     assert res.tasks["spec"][work].tolist() == [0] * 16 + [1] * 8 + [2]
     assert len(res.wakeup_latency) == 8          # one histogram per periodic task
+
+
+def test_a_machine_that_does_not_fit_in_memory_is_refused(monkeypatch):
+    import pcpsim.simulation as simulation
+
+    monkeypatch.setattr(simulation, "physical_memory", lambda: 64 * 2**20)   # a 64 MiB machine
+    cfg = Config(topology=Topology(nodes=1, cpus_per_node=4096), tasks=[hog("all", per_cpu=2)])
+    with pytest.raises(ConfigError) as e:
+        Simulation(cfg)
+    assert e.value.field == "topology"
+    assert "GiB of native state" in str(e.value) and "0.1 GiB" in str(e.value)
+    monkeypatch.setattr(simulation, "physical_memory", lambda: None)          # unknown: no check
+    assert Simulation(cfg).arrays["cpus"].shape == (4096,)

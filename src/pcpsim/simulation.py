@@ -7,6 +7,7 @@ numpy arrays (``cpu_curr``, ``nr_running``, ``task_cpu_time``...).
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 
@@ -269,6 +270,26 @@ def build_sources(cfg: Config, ncpu: int) -> np.ndarray:
     return np.ascontiguousarray(out).reshape(-1)
 
 
+def physical_memory() -> int | None:
+    """Bytes of RAM of this machine (None when the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_fits(cfg: Config, nbytes: int) -> None:
+    """Refuse a simulation whose native state would not fit in 80 % of RAM
+    (the arrays are allocated lazily, so asking costs nothing)."""
+    ram = physical_memory()
+    if ram is not None and nbytes > 0.8 * ram:
+        raise ConfigError("topology", f"{cfg.topology.ncpu} CPUs, {len(cfg.tasks)} task specs",
+                          f"a simulation that fits in memory: it needs about {nbytes / 2**30:.1f} GiB of native "
+                          f"state and this machine has {ram / 2**30:.1f} GiB (use fewer CPUs or tasks per CPU, "
+                          f"a smaller drain.max_targets or workqueue.workers_per_pool, or "
+                          f"memory.sample_cpus=False)")
+
+
 def _table(rows: np.ndarray) -> dict[str, np.ndarray]:
     """A struct array as a table: a copy of every field but the padding."""
     return {name: rows[name].copy() for name in rows.dtype.names if not name.startswith("_")}
@@ -384,6 +405,7 @@ class Simulation:
             "counters": counters,
             "params": param_arr,
         }
+        _check_fits(config, sum(a.nbytes for a in arrays.values()))
         bitgen = np.random.PCG64(np.random.SeedSequence(config.seed))
         self._engine = _core.Engine(arrays, bitgen)
         self.duration_ns = duration_ns
