@@ -13,11 +13,13 @@ from pcpsim.simulation import Simulation
 @pytest.fixture(autouse=True)
 def pages_are_conserved(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every results() of every test: free + pcp + in use == managed pages in
-    every zone (MODEL.md 6.3), and each zone's pcp total is its CPUs' sum."""
+    every zone (MODEL.md 6.3), each zone's pcp total is its CPUs' sum, and the
+    work-item and drain-call bookkeeping holds (Simulation.check)."""
     results = Simulation.results
 
     def checked(self: Simulation) -> Results:
         r = results(self)
+        self.check()
         assert r.conservation_error() == 0
         z = r.zones
         assert np.all(z["free"] >= 0) and np.all(z["held"] >= 0) and np.all(z["held"] <= z["in_use"])

@@ -566,3 +566,20 @@ def test_per_cpu_samples_add_up_to_the_zones() -> None:
     assert np.all(np.diff(m["cpu_drain_ns"], axis=0) >= 0)    # drain time so far only grows
     assert np.all(m["cpu_drain_ns"][-1] <= r.cpus["drain_ns"] + r.cpus["irq_drain_ns"])
     assert np.all(np.diff(m["time"]) == 10 * MS)
+
+
+def test_bookkeeping_check_catches_a_lost_item_and_an_open_call() -> None:
+    sim = p.Simulation(_pressure("workqueue"))
+    sim.run("50ms")
+    sim.check()
+    a = sim.arrays
+    free = int(a["counters"]["item_free"][0])
+    saved = int(a["items"]["next"][free])
+    a["items"]["next"][free] = -1                 # cut the free list: items are lost
+    with pytest.raises(AssertionError, match="lost"):
+        sim.check()
+    a["items"]["next"][free] = saved
+    done = np.flatnonzero(a["calls"]["end"][: int(a["counters"]["ncall"][0])] >= 0)[0]
+    a["calls"]["end"][done] = -1                  # a call that never ended and is not waiting
+    with pytest.raises(AssertionError, match="neither finished"):
+        sim.check()
