@@ -125,17 +125,45 @@ cdef enum:
     TF_ALLOCATED = 16       # cpuhp: the worker's memory is allocated
 
 ctypedef struct task_t:
-    # configuration
+    # The fields every scheduling event touches come first: two cache lines.
     int32_t cpu
     int32_t kind
     int32_t policy
     int32_t prio            # RT priority 1..99
     int32_t weight          # sched_prio_to_weight[nice + 20]
     int32_t wmult           # sched_prio_to_wmult[nice + 20]
+    int32_t state
+    int32_t rq_next         # runqueue links (RT: sorted list with curr; fair: without curr)
+    int32_t rq_prev
+    int32_t sect_kind       # kernel sections (MODEL.md 6, 7): CPU time spent in the kernel on the task's behalf
+    int32_t sect_np         # NP_PREEMPT_OFF or NP_IRQS_OFF: cannot be preempted
+    int32_t cat             # CPU-time category of what the task is doing now
+    int32_t flow_dir        # page flow of allocators (MODEL.md 6.1): -1 allocates, +1 frees, 0 none
+    int32_t zone
+    int32_t flags           # TF_* above
+    int32_t rr_left         # RR ticks left
+    int64_t exec_start      # progress (vruntime, remaining, rt_time) accounted up to here
+    int64_t sum_exec        # sum_exec_runtime as the scheduler sees it
+    int64_t prev_sum_exec   # prev_sum_exec_runtime, set at every pick
+    int64_t remaining       # CPU work left in the current burst; -1 = forever
+    int64_t vruntime
+    int64_t deadline        # EEVDF virtual deadline
+    int64_t vlag            # EEVDF lag (or the RUN_TO_PARITY deadline stash while running)
+    int64_t slice           # EEVDF request size (base slice or sched_setattr runtime)
+    # then what sections, page flows and wakeups use
+    int64_t sect_left       # CPU time left in the section; NO_TIME = until told
+    int64_t flow_ns         # one net page per flow_ns of CPU time
+    int64_t flow_acc        # CPU ns accumulated towards the next page
+    int64_t held            # pages this task holds (in_use it may free)
+    int64_t np_len          # non-preemptible span at the start of every np_every of CPU time
+    int64_t np_every
+    int64_t wait_start
+    int64_t release         # periodic: release time of the current job
+    # configuration and rarer state
     int32_t hist            # first histogram id (wake-up latency; +1 response time), -1 none
     int32_t run_dist
     int32_t sleep_dist
-    int32_t _pad0
+    int32_t first_run_pending
     int64_t period
     int64_t runtime
     int64_t phase
@@ -143,37 +171,6 @@ ctypedef struct task_t:
     double run_b
     double sleep_a
     double sleep_b
-    int64_t np_len          # non-preemptible span at the start of every np_every of CPU time
-    int64_t np_every
-    int64_t slice           # EEVDF request size (base slice or sched_setattr runtime)
-    # dynamic state
-    int32_t state
-    int32_t rq_next         # runqueue links (RT: sorted list with curr; fair: without curr)
-    int32_t rq_prev
-    int32_t rr_left         # RR ticks left
-    int32_t first_run_pending
-    int32_t _pad1
-    int64_t exec_start      # progress (vruntime, remaining, rt_time) accounted up to here
-    int64_t sum_exec        # sum_exec_runtime as the scheduler sees it
-    int64_t prev_sum_exec   # prev_sum_exec_runtime, set at every pick
-    int64_t remaining       # CPU work left in the current burst; -1 = forever
-    int64_t release         # periodic: release time of the current job
-    int64_t vruntime
-    int64_t deadline        # EEVDF virtual deadline
-    int64_t vlag            # EEVDF lag (or the RUN_TO_PARITY deadline stash while running)
-    int64_t wait_start
-    # kernel sections (MODEL.md 6, 7): CPU time spent in the kernel on the task's behalf
-    int32_t sect_kind
-    int32_t sect_np         # NP_PREEMPT_OFF or NP_IRQS_OFF: cannot be preempted
-    int32_t cat             # CPU-time category of what the task is doing now
-    int32_t flags           # TF_* below
-    int64_t sect_left       # CPU time left in the section; NO_TIME = until told
-    # page flow of allocators (MODEL.md 6.1): one net page per flow_ns of CPU time
-    int32_t flow_dir        # -1 allocates, +1 frees, 0 no flow
-    int32_t zone
-    int64_t flow_ns
-    int64_t flow_acc        # CPU ns accumulated towards the next page
-    int64_t held            # pages this task holds (in_use it may free)
     # direct reclaim (MODEL.md 6.4)
     int64_t stall_start     # slow-path entry, -1 when not in the slow path
     int32_t attempts
@@ -184,6 +181,7 @@ ctypedef struct task_t:
     int32_t pool
     int32_t link            # idle-worker list / mutex waiters
     int32_t wait_call       # the record of a drain call waiting for pcpu_drain_mutex, -1 none
+    int32_t _pad0
 
 ctypedef struct task_stats_t:
     int64_t cpu_time
