@@ -255,7 +255,9 @@ class Results:
       the detected ones.
     - ``targets``: per target of every call: ``call``, ``cpu``, ``queued``,
       ``start`` (dispatch delay = start - queued), ``end``, ``pages``.
-    - ``memory``: ``time`` and per zone ``free`` and ``pcp`` pages over time.
+    - ``memory``: ``time`` and per zone ``free`` and ``pcp`` pages over time;
+      with ``Memory.sample_cpus``, per CPU ``cpu_pcp`` (pages in its pcp list)
+      and ``cpu_drain_ns`` (drain work and drain IPI time so far).
     - Histograms: ``wakeup_latency``/``response_time`` per periodic task id,
       ``alloc_stall`` per allocator spec name (its tasks share it), ``drain_latency`` and
       ``dispatch_delay`` over all calls.
