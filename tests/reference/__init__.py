@@ -1,0 +1,1 @@
+"""Independent reference models for differential testing of the engine."""
