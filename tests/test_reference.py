@@ -14,7 +14,7 @@ import random
 import pytest
 
 import pcpsim
-from tests.reference.sched_ref import simulate
+from reference.sched_ref import simulate  # tests/ is on sys.path (pytest rootdir-relative import)
 
 TASK_KEYS = ("cpu_time", "nr_runs", "nr_preempted", "deadline_misses")
 CPU_KEYS = ("ticks", "nr_switches", "busy_ns", "idle_ns", "overhead_ns")
