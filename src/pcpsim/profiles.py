@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 PAGE_SIZE = 4096
 PAGE_SHIFT = 12
 KERNELS = ("4.10", "5.10", "5.17", "6.1", "6.6", "6.10", "6.12", "6.18")
@@ -414,6 +416,12 @@ def nice_to_weight(nice: int) -> int:
 
 # ---------------------------------------------------------------------- workqueue
 
+
+
+def weight_to_nice(weights: np.ndarray) -> np.ndarray:
+    """The nice level of each load weight of ``sched_prio_to_weight`` (the table
+    is strictly decreasing from nice -20 to 19)."""
+    return np.searchsorted(-np.asarray(SCHED_PRIO_TO_WEIGHT), -np.asarray(weights)) - 20
 
 def mayday_initial_timeout_jiffies(hz: int) -> int:
     """``MAYDAY_INITIAL_TIMEOUT`` (kernel/workqueue.c): ``HZ / 100 >= 2 ? HZ / 100 : 2``

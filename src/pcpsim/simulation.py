@@ -32,11 +32,6 @@ def engine_params(cfg: Config) -> dict[str, int | float]:
     min_gran = parse_duration(s.min_granularity, "sched.min_granularity") * factor
     fair_class = s.fair_class or prof.fair_class
     strategy = d.strategy or prof.drain_strategy
-    if d.remote_chunk is not None:
-        remote_chunk = d.remote_chunk
-    else:
-        shift = prof.remote_drain_batch_shift
-        remote_chunk = -1 if shift is None else shift   # resolved per zone batch below
     return {
         "tick_ns": (1_000_000_000 + s.hz // 2) // s.hz,          # TICK_NSEC
         "context_switch_ns": parse_duration(s.context_switch, "sched.context_switch"),
@@ -61,7 +56,6 @@ def engine_params(cfg: Config) -> dict[str, int | float]:
         "lock_base_ns": parse_duration(m.lock_base, "memory.lock_base"),
         "page_cost_ns": parse_duration(m.page_cost, "memory.page_cost"),
         "ipi_latency_ns": parse_duration(d.ipi_latency, "drain.ipi_latency"),
-        "remote_chunk": remote_chunk,
         "reclaim_ns": parse_duration(r.reclaim_time, "reclaim.reclaim_time"),
         "reclaim_success": float(r.success_rate),
         "reclaim_pages": r.pages_per_attempt,
@@ -90,6 +84,15 @@ def engine_params(cfg: Config) -> dict[str, int | float]:
         "create_ns": parse_duration(d.worker_create, "drain.worker_create"),
         "create_pages": d.worker_pages,
     }
+
+
+def remote_chunk(cfg: Config, batch: int) -> int:
+    """Pages a remote drain frees per pcp->lock hold (MODEL.md 7.5): the
+    override, else ``batch << 5`` from 6.10, else 0 (the whole list, 6.0-6.9)."""
+    if cfg.drain.remote_chunk is not None:
+        return cfg.drain.remote_chunk
+    shift = cfg.profile.remote_drain_batch_shift
+    return 0 if shift is None else batch << shift
 
 
 def _task_rows(n: int, cpus: np.ndarray, kind: str, policy: str, prio: int, nice: int,
@@ -243,10 +246,7 @@ def build_memory(cfg: Config, params: dict, node_of: np.ndarray, cpus: np.ndarra
     zones["held"] = held
     kswapd = np.flatnonzero(tasks["kind"] == _core.KINDS["kswapd"])
     zones["kswapd"][tasks["zone"][kswapd]] = kswapd
-    if params["remote_chunk"] < 0:
-        params["remote_chunk"] = 0                       # whole list per lock hold (6.0-6.9)
-    elif cfg.drain.remote_chunk is None:
-        params["remote_chunk"] = int(zones["batch"].max()) << params["remote_chunk"]   # batch << 5
+    params["remote_chunk"] = remote_chunk(cfg, int(zones["batch"].max()))
     return zones
 
 
@@ -492,7 +492,7 @@ class Simulation:
         k = a["counters"][0]
         ts, st = a["tasks"], a["task_stats"]
         tasks = {name: ts[name].copy() for name in ("cpu", "kind", "policy", "prio", "zone", "held")}
-        tasks["nice"] = np.searchsorted(-np.asarray(profiles.SCHED_PRIO_TO_WEIGHT), -ts["weight"]) - 20
+        tasks["nice"] = profiles.weight_to_nice(ts["weight"])
         tasks["spec"] = self.task_spec.copy()
         tasks.update(_table(st))
         cpus = _table(a["cpu_stats"])

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pcpsim import _core
-from pcpsim.profiles import SCHED_PRIO_TO_WEIGHT
+from pcpsim.profiles import weight_to_nice
 from pcpsim.simulation import Simulation
 
 _T = _core.TRACE_TYPES
@@ -55,7 +55,7 @@ def _task_fields(sim: Simulation) -> tuple[list[str], np.ndarray]:
     """comm (no spaces, as the kernel's) and the kernel's prio of every task."""
     ts = sim.arrays["tasks"]
     comm = [name.replace(" ", "_") for name in sim.task_names()]
-    nice = np.searchsorted(-np.asarray(SCHED_PRIO_TO_WEIGHT), -ts["weight"]) - 20
+    nice = weight_to_nice(ts["weight"])
     prio = np.where(ts["policy"] == 0, 120 + nice, 99 - ts["prio"])
     return comm, prio
 
