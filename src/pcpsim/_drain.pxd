@@ -133,7 +133,6 @@ cdef inline void pool_queue(sim_t* s, int32_t pi, int32_t item, int64_t now) noe
     cdef pool_t* pool = &s.pools[pi]
     s.items[item].next = -1
     s.items[item].queued_at = now
-    s.items[item].started_at = -1
     if pool.tail >= 0:
         s.items[pool.tail].next = item
     else:
@@ -313,7 +312,6 @@ cdef inline bint drain_all_pages(sim_t* s, int32_t c, int32_t ti, int32_t zone, 
         for k in range(n):
             tc = s.target_cpus[k]
             s.cpus[tc].ipi_call = k
-            s.cpus[tc].ipi_sent = now
             trace(s, now, c, TR_IPI_RAISE, tc, -1, 0)
             timer_arm(s, cpu_slot(tc, SLOT_IPI), now if tc == c else now + s.p.ipi_latency_ns)
         return True
@@ -329,7 +327,6 @@ cdef inline bint drain_all_pages(sim_t* s, int32_t c, int32_t ti, int32_t zone, 
         s.cpus[tc].inv_key = prio_key(t)
         s.items[tc].kind = ITEM_DRAIN
         s.items[tc].call = k
-        s.items[tc].source = -1
         s.items[tc].sleep_at = -1
         pool_queue(s, pi, tc, now)
     if d.pending == 0:
@@ -682,7 +679,6 @@ cdef inline void start_item(sim_t* s, int32_t c, int32_t w, int32_t item, int64_
     cdef int64_t pages, dur
     cdef int32_t high
     t.item = item
-    it.started_at = now
     it.ran = t.sum_exec
     trace(s, now, c, TR_WQ_START, w, item, it.kind)
     if it.kind == ITEM_DRAIN:

@@ -228,9 +228,7 @@ ctypedef struct cpu_t:
     int32_t kthread         # drain kthread_worker task, -1 none
     int32_t ipi_call        # drain call whose IPI is pending here, -1 none
     int32_t cpuhp           # this CPU's hotplug thread, -1 none
-    int32_t _pad4
     int64_t inv_key         # while a drain waits on this CPU: the caller's priority key, else 0
-    int64_t ipi_sent
 
 ctypedef struct cpu_stats_t:
     int64_t busy_ns
@@ -361,13 +359,12 @@ ctypedef struct item_t:
     int32_t kind
     int32_t call            # drain call record, -1 none
     int32_t next
-    int32_t source          # background source, -1 none
+    int32_t _pad
     int64_t queued_at
-    int64_t started_at
     int64_t cpu_left        # CPU work left
     int64_t sleep_at        # sleeps once cpu_left falls to this (-1 never)
     int64_t sleep_len
-    int64_t ran             # CPU time used so far (CPU-hog detection)
+    int64_t ran             # the worker's sum_exec when the item started (CPU-hog detection)
 
 ctypedef struct source_t:   # a background work-item source on one CPU
     double rate             # items per second (Poisson)

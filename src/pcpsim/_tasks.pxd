@@ -153,7 +153,6 @@ cdef inline int32_t new_item(sim_t* s, int32_t kind, int64_t cpu_left, int64_t s
         return -1
     s.items[i].kind = kind
     s.items[i].call = -1
-    s.items[i].source = -1
     s.items[i].cpu_left = cpu_left
     s.items[i].sleep_at = sleep_at
     s.items[i].sleep_len = sleep_len
@@ -176,7 +175,6 @@ cdef inline void on_workgen(sim_t* s, int32_t c, int64_t now) noexcept nogil:
             i = new_item(s, ITEM_MM if src.mm else ITEM_GENERIC, dur, sl,
                          sample_duration(s.rng, src.sleep_dist, src.sleep_a, src.sleep_b) if sl >= 0 else 0)
             if i >= 0:
-                s.items[i].source = k
                 pool_queue(s, c * POOLS_PER_CPU + (POOL_HIGHPRI if src.highpri else POOL_NORMAL), i, now)
             if src.interval > 0:
                 nxt[k] = now + src.interval

@@ -349,7 +349,6 @@ class Simulation:
         items["queued_at"] = -1
         items["sleep_at"] = -1
         items["call"] = -1
-        items["source"] = -1
         pools = np.zeros(ncpu * _core.POOLS, dtype=_core.POOL_DTYPE)
         pools["cpu"] = np.repeat(np.arange(ncpu), _core.POOLS)
         pools["head"] = pools["tail"] = pools["idle"] = pools["mayday_next"] = -1
