@@ -362,9 +362,10 @@ class Simulation:
         duration_ns = parse_duration(config.duration, "duration")
         sample_ns = params["sample_ns"]
         nsample = min(duration_ns // sample_ns + 1, 100_000) if sample_ns else 0
-        # per-CPU series: at most 20 M values (160 MB); fewer samples on big machines
-        cpu_rows = min(nsample, 20_000_000 // (2 * ncpu)) if config.memory.sample_cpus else 0
-        nsample = cpu_rows if config.memory.sample_cpus else nsample
+        if config.memory.sample_cpus:
+            # per-CPU series: at most 20 M values (160 MB); fewer samples on big machines
+            nsample = min(nsample, 20_000_000 // (2 * ncpu))
+        cpu_rows = nsample if config.memory.sample_cpus else 0
         drain = np.zeros(1, dtype=_core.DRAIN_DTYPE)
         for name in ("owner", "wait_head", "wait_tail", "call", "cur_cpu", "mayday_head", "mayday_tail"):
             drain[name] = -1
