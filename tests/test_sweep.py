@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,13 @@ def crashing_runner(cfg: pcpsim.Config) -> pcpsim.Results:
 
 
 def counting_runner(cfg: pcpsim.Config) -> pcpsim.Results:
-    """A runner that logs every run to $SWEEP_TEST_LOG (one line per run: the seed)."""
+    """A runner that logs every run to $SWEEP_TEST_LOG (one line per run: the seed).
+    With $SWEEP_TEST_KILL_AT=n it kills its whole process group (the sweep and its
+    workers) at the start of a run once n points are saved in $SWEEP_TEST_POINTS:
+    an interruption at a known point, with no wall-clock wait."""
+    kill_at = os.environ.get("SWEEP_TEST_KILL_AT")
+    if kill_at and len(list(Path(os.environ["SWEEP_TEST_POINTS"]).glob("*.json"))) >= int(kill_at):
+        os.killpg(os.getpgid(0), signal.SIGKILL)
     r = pcpsim.run(cfg)
     with open(os.environ["SWEEP_TEST_LOG"], "a") as f:
         f.write(f"{cfg.seed}\n")
@@ -155,16 +160,12 @@ def test_interrupted_sweep_resumes(tmp_path: Path) -> None:
                                             "drain.strategy": ["ipi", "workqueue", "remote"]}},
                      seeds=2, out={str(out)!r}, workers=2, max_pending=2, runner=counting_runner, progress=False)
     """)
-    env = {**os.environ, "SWEEP_TEST_LOG": str(log)}
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True)
     points = out / "points"
-    for _ in range(3000):                          # wait for 6 finished points (at most ~60 s)
-        if proc.poll() is not None or (points.exists() and len(list(points.glob("*.json"))) >= 6):
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the sweep finished before it could be interrupted"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    env = {**os.environ, "SWEEP_TEST_LOG": str(log), "SWEEP_TEST_POINTS": str(points)}
+    # the first run is killed (with its workers) once 6 points are saved
+    first = subprocess.run([sys.executable, "-c", code], env={**env, "SWEEP_TEST_KILL_AT": "6"},
+                           start_new_session=True, timeout=120)
+    assert first.returncode == -signal.SIGKILL, "the sweep finished before it could be interrupted"
     before = {p.name: p.stat().st_mtime_ns for p in points.glob("*.json")}
     assert 6 <= len(before) < 24
     seeds_before = {json.loads((points / n).read_text())["seed"] for n in before}
