@@ -16,7 +16,8 @@ from pcpsim._state cimport *
 from pcpsim._eventq cimport timer_arm, timer_cancel, next_event, ring_pop
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
-    cpu_slot, task_slot, account_stats, enqueue_task, schedule, fair_curr, on_rt_period, on_fair_server,
+    cpu_slot, task_slot, account_stats, enqueue_task, schedule, fair_curr, scan_leftmost, on_rt_period,
+    on_fair_server,
 )
 from pcpsim._drain cimport on_ipi, on_pool_timer, POOLS_PER_CPU
 from pcpsim._tasks cimport (on_tick, on_curr_timer, on_task_timer, on_workgen, on_vmstat, on_sample,
@@ -32,6 +33,7 @@ ERRORS = {
     5: "pages are not conserved in a zone (free + pcp + in use != managed)",
     6: "a page count went negative",
     7: "a zone's pcp total disagrees with its CPUs' pcp counts",
+    8: "the fair runqueue's cached leftmost or avg_vruntime sums disagree with its tasks",
 }
 
 
@@ -112,7 +114,7 @@ def hist_bucket_bounds():
 cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
     """Debug builds: the state after every event is consistent."""
     cdef int32_t c, i, nr, nf
-    cdef int64_t load
+    cdef int64_t load, vsum
     cdef cpu_t* cpu
     cdef heap_entry_t* e = next_event(s)
     if s.now < last or (e != NULL and e.time < s.now):
@@ -134,11 +136,15 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
             i = s.tasks[i].rq_next
         nf = 0
         load = 0
+        vsum = 0
         i = cpu.fair_head
         while i >= 0:
             nf += 1
             load += s.tasks[i].weight
+            vsum += (s.tasks[i].vruntime - cpu.min_vruntime) * s.tasks[i].weight
             i = s.tasks[i].rq_next
+        if cpu.fair_left != scan_leftmost(s, cpu) or cpu.avg_load != load or cpu.avg_vsum != vsum:
+            return 8
         i = fair_curr(s, cpu)
         if i >= 0:
             nf += 1
@@ -262,6 +268,25 @@ cdef void* _ptr(object arr):
     return <void*><size_t>arr.ctypes.data
 
 
+CACHE_LINE = 64
+# the arrays every event reads (and whose structs are whole cache lines)
+ALIGNED_ARRAYS = ("tasks", "task_stats", "cpus", "cpu_stats", "heap", "heap_pos", "tickq", "nowq", "pools",
+                  "zones")
+
+
+def aligned(object arr):
+    """``arr`` itself when its data starts on a cache line, else a copy that
+    does: the struct sizes are whole lines, so a CPU's or a task's hot fields
+    then share as few lines as they can."""
+    if arr.ctypes.data % CACHE_LINE == 0:
+        return arr
+    buf = np.empty(arr.nbytes + CACHE_LINE, dtype=np.uint8)
+    start = (-buf.ctypes.data) % CACHE_LINE
+    out = buf[start:start + arr.nbytes].view(arr.dtype).reshape(arr.shape)
+    out[...] = arr
+    return out
+
+
 cdef _bind_ring(ring_t* ring, dict a, str entries, str live, Py_ssize_t least):
     if len(a[entries]) < least:
         raise ValueError(f"engine array {entries!r} is too small")
@@ -291,6 +316,8 @@ cdef class Engine:
 
     cdef _bind(self):
         cdef dict a = self.arrays
+        for name in ALIGNED_ARRAYS:
+            a[name] = aligned(a[name])
         cdef int32_t ncpu = <int32_t>len(a["cpus"])
         cdef int32_t ntask = <int32_t>len(a["tasks"])
         rows = {"task": ntask, "cpu": ncpu, "slot": ncpu * SLOTS_PER_CPU + ntask + 2}

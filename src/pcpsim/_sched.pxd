@@ -95,8 +95,9 @@ cdef inline int64_t charge_overhead(sim_t* s, int32_t c, int64_t now, int64_t d,
 
 # ---------------------------------------------------------------- fair class
 
-cdef inline int32_t fair_leftmost(sim_t* s, cpu_t* cpu) noexcept nogil:
-    """__pick_first_entity(): smallest vruntime among queued entities (curr excluded)."""
+cdef inline int32_t scan_leftmost(sim_t* s, cpu_t* cpu) noexcept nogil:
+    """The queued entity with the smallest vruntime (curr excluded), the first
+    in queue order among equals: the rb-tree's leftmost (equal keys go right)."""
     cdef int32_t i = cpu.fair_head
     cdef int32_t best = NO_TASK
     while i >= 0:
@@ -104,6 +105,12 @@ cdef inline int32_t fair_leftmost(sim_t* s, cpu_t* cpu) noexcept nogil:
             best = i
         i = s.tasks[i].rq_next
     return best
+
+
+cdef inline int32_t fair_leftmost(sim_t* s, cpu_t* cpu) noexcept nogil:
+    """__pick_first_entity(): the cached leftmost (kept by the fair list's
+    append and remove)."""
+    return cpu.fair_left
 
 
 cdef inline int32_t fair_curr(sim_t* s, cpu_t* cpu) noexcept nogil:
@@ -125,18 +132,14 @@ cdef inline void update_min_vruntime(sim_t* s, cpu_t* cpu) noexcept nogil:
         if curr < 0 or s.tasks[left].vruntime < v:
             v = s.tasks[left].vruntime
     if v > cpu.min_vruntime:
+        cpu.avg_vsum -= cpu.avg_load * (v - cpu.min_vruntime)     # avg_vruntime_update()
         cpu.min_vruntime = v
 
 
 cdef inline void avg_vruntime_sums(sim_t* s, cpu_t* cpu, int64_t* avg, int64_t* load) noexcept nogil:
     """The sums behind avg_vruntime(): sum w*(v - min_vruntime) and sum w, curr included."""
-    cdef int32_t i = cpu.fair_head
     cdef int32_t curr = fair_curr(s, cpu)
-    cdef int64_t a = 0, l = 0
-    while i >= 0:
-        a += (s.tasks[i].vruntime - cpu.min_vruntime) * s.tasks[i].weight
-        l += s.tasks[i].weight
-        i = s.tasks[i].rq_next
+    cdef int64_t a = cpu.avg_vsum, l = cpu.avg_load
     if curr >= 0:
         a += (s.tasks[curr].vruntime - cpu.min_vruntime) * s.tasks[curr].weight
         l += s.tasks[curr].weight
@@ -259,13 +262,19 @@ cdef inline void update_entity_lag(sim_t* s, cpu_t* cpu, task_t* t, int64_t tick
 # ---------------------------------------------------------------- runqueue lists
 
 cdef inline void fair_list_append(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nogil:
-    s.tasks[ti].rq_next = NO_TASK
-    s.tasks[ti].rq_prev = cpu.fair_tail
+    """__enqueue_entity(): at the tail (behind equal keys); avg_vruntime_add()."""
+    cdef task_t* t = &s.tasks[ti]
+    t.rq_next = NO_TASK
+    t.rq_prev = cpu.fair_tail
     if cpu.fair_tail >= 0:
         s.tasks[cpu.fair_tail].rq_next = ti
     else:
         cpu.fair_head = ti
     cpu.fair_tail = ti
+    cpu.avg_vsum += (t.vruntime - cpu.min_vruntime) * t.weight
+    cpu.avg_load += t.weight
+    if cpu.fair_left < 0 or t.vruntime < s.tasks[cpu.fair_left].vruntime:
+        cpu.fair_left = ti
 
 
 cdef inline void list_unlink(sim_t* s, int32_t ti, int32_t* head, int32_t* tail) noexcept nogil:
@@ -284,7 +293,13 @@ cdef inline void list_unlink(sim_t* s, int32_t ti, int32_t* head, int32_t* tail)
 
 
 cdef inline void fair_list_remove(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nogil:
+    """__dequeue_entity(): avg_vruntime_sub(), and a new leftmost when it was."""
+    cdef task_t* t = &s.tasks[ti]
     list_unlink(s, ti, &cpu.fair_head, &cpu.fair_tail)
+    cpu.avg_vsum -= (t.vruntime - cpu.min_vruntime) * t.weight
+    cpu.avg_load -= t.weight
+    if cpu.fair_left == ti:
+        cpu.fair_left = scan_leftmost(s, cpu)
 
 
 cdef inline void rt_list_insert(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nogil:

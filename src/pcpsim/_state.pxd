@@ -182,6 +182,8 @@ ctypedef struct task_t:
     int32_t link            # idle-worker list / mutex waiters
     int32_t wait_call       # the record of a drain call waiting for pcpu_drain_mutex, -1 none
     int32_t _pad0
+    int64_t _pad1           # to 320 bytes: with the array 64-byte aligned, the two lines
+    int64_t _pad2           # above are each task's first two cache lines
 
 ctypedef struct task_stats_t:
     int64_t cpu_time
@@ -229,6 +231,14 @@ ctypedef struct cpu_t:
     int32_t ipi_call        # drain call whose IPI is pending here, -1 none
     int32_t cpuhp           # this CPU's hotplug thread, -1 none
     int64_t inv_key         # while a drain waits on this CPU: the caller's priority key, else 0
+    # the fair runqueue's aggregates, kept as the kernel keeps them so that no
+    # event walks the queue for them (the queued tasks' vruntimes do not change)
+    int64_t avg_vsum        # cfs_rq->avg_vruntime: sum of (vruntime - min_vruntime) * weight, queued tasks
+    int64_t avg_load        # cfs_rq->avg_load: sum of their weights
+    int32_t fair_left       # the leftmost queued task (cfs_rq->tasks_timeline's cached leftmost), -1 none
+    int32_t _pad8
+    int64_t _pad9           # to 192 bytes: three whole cache lines per CPU
+    int64_t _pad10
 
 ctypedef struct cpu_stats_t:
     int64_t busy_ns
@@ -246,6 +256,7 @@ ctypedef struct cpu_stats_t:
     int64_t lock_spin_ns    # spinning on zone->lock (inside the categories above)
     int64_t pcp_fallback    # pages that bypassed the pcp (held by a remote drain)
     int64_t ipis            # drain IPIs handled
+    int64_t _pad            # to 128 bytes: two whole cache lines per CPU
 
 ctypedef struct params_t:
     int64_t tick_ns

@@ -317,7 +317,7 @@ class Simulation:
         node_of = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
         tasks, self.task_spec, self.spec_names = build_tasks(config, params, node_of)
         cpus = np.zeros(ncpu, dtype=_core.CPU_DTYPE)
-        for name in ("curr", "rt_head", "fair_head", "fair_tail", "kthread", "ipi_call"):
+        for name in ("curr", "rt_head", "fair_head", "fair_tail", "fair_left", "kthread", "ipi_call"):
             cpus[name] = -1
         cpus["node"] = node_of
         offline = np.asarray(config.topology.offline, dtype=np.int64)
