@@ -13,7 +13,7 @@ from numpy.random cimport bitgen_t
 import numpy as np
 
 from pcpsim._state cimport *
-from pcpsim._eventq cimport timer_arm, timer_cancel, next_event, ring_pop
+from pcpsim._eventq cimport timer_arm, timer_cancel, next_event, ring_pop, heap_pop
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
     cpu_slot, task_slot, account_stats, enqueue_task, schedule, fair_curr, scan_leftmost, on_rt_period,
@@ -213,9 +213,7 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
             break
         s.now = now
         if s.heap_len > 0 and e == &s.heap[0]:
-            slot = e.slot
-            timer_cancel(s, slot)
-            dispatch(s, slot, now)
+            dispatch(s, heap_pop(s), now)
         elif s.ticks.len > 0 and e == &s.ticks.e[s.ticks.head]:
             c = ring_pop(&s.ticks)
             s.cstats[c].events += 1

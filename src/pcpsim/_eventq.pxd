@@ -82,6 +82,32 @@ cdef inline void _heap_cancel(sim_t* s, int32_t slot) noexcept nogil:
     _sift_down(s, s.heap_pos[s.heap[i].slot])
 
 
+cdef inline int32_t heap_pop(sim_t* s) noexcept nogil:
+    """Take the top entry off (it fires now); return its slot. Floyd's pop: the
+    hole goes down to a leaf along the earlier child (one comparison a level),
+    then the last entry rises from there (rarely more than a level or two)."""
+    cdef int32_t slot = s.heap[0].slot
+    cdef int32_t n, i = 0, child
+    s.heap_pos[slot] = -1
+    s.nowq.live[slot] = -1
+    s.heap_len -= 1
+    n = s.heap_len
+    if n == 0:
+        return slot
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and _before(&s.heap[child + 1], &s.heap[child]):
+            child += 1
+        s.heap[i] = s.heap[child]
+        s.heap_pos[s.heap[i].slot] = i
+        i = child
+    s.heap[i] = s.heap[n]
+    _sift_up(s, i)
+    return slot
+
+
 cdef inline void timer_cancel(sim_t* s, int32_t slot) noexcept nogil:
     s.nowq.live[slot] = -1
     _heap_cancel(s, slot)

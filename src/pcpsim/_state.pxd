@@ -125,16 +125,22 @@ cdef enum:
     TF_ALLOCATED = 16       # cpuhp: the worker's memory is allocated
 
 ctypedef struct task_t:
-    # The fields every scheduling event touches come first: two cache lines.
-    int32_t cpu
-    int32_t kind
+    # Line 0: what a runqueue walk reads of a queued task (pick_eevdf, the
+    # leftmost, the RT list), so that it touches one line per task.
+    int32_t rq_next         # runqueue links (RT: sorted list with curr; fair: without curr)
+    int32_t rq_prev
     int32_t policy
     int32_t prio            # RT priority 1..99
     int32_t weight          # sched_prio_to_weight[nice + 20]
     int32_t wmult           # sched_prio_to_wmult[nice + 20]
     int32_t state
-    int32_t rq_next         # runqueue links (RT: sorted list with curr; fair: without curr)
-    int32_t rq_prev
+    int32_t cpu
+    int64_t vruntime
+    int64_t deadline        # EEVDF virtual deadline
+    int64_t vlag            # EEVDF lag (or the RUN_TO_PARITY deadline stash while running)
+    int64_t slice           # EEVDF request size (base slice or sched_setattr runtime)
+    # Line 1: what accounting the current task reads (update_curr, its timer).
+    int32_t kind
     int32_t sect_kind       # kernel sections (MODEL.md 6, 7): CPU time spent in the kernel on the task's behalf
     int32_t sect_np         # NP_PREEMPT_OFF or NP_IRQS_OFF: cannot be preempted
     int32_t cat             # CPU-time category of what the task is doing now
@@ -146,10 +152,6 @@ ctypedef struct task_t:
     int64_t sum_exec        # sum_exec_runtime as the scheduler sees it
     int64_t prev_sum_exec   # prev_sum_exec_runtime, set at every pick
     int64_t remaining       # CPU work left in the current burst; -1 = forever
-    int64_t vruntime
-    int64_t deadline        # EEVDF virtual deadline
-    int64_t vlag            # EEVDF lag (or the RUN_TO_PARITY deadline stash while running)
-    int64_t slice           # EEVDF request size (base slice or sched_setattr runtime)
     # then what sections, page flows and wakeups use
     int64_t sect_left       # CPU time left in the section; NO_TIME = until told
     int64_t flow_ns         # one net page per flow_ns of CPU time
@@ -200,44 +202,46 @@ ctypedef struct task_stats_t:
     int64_t ooms
 
 ctypedef struct cpu_t:
+    # Line 0: the runqueue (every scheduling event)
     int32_t curr
-    int32_t isolated
     int32_t nr_running      # all runnable tasks incl. curr
     int32_t nr_fair         # runnable fair tasks incl. curr
     int32_t rt_head         # RT runqueue head (highest prio, FIFO within prio)
     int32_t fair_head       # fair runqueue (curr excluded) as a list in insertion order
     int32_t fair_tail
+    int32_t fair_left       # the leftmost queued task (cfs_rq->tasks_timeline's cached leftmost), -1 none
     int32_t need_resched
-    int32_t rt_throttled
-    int32_t fs_active
     int64_t fair_load       # sum of the weights of runnable fair tasks incl. curr
     int64_t min_vruntime
-    int64_t ovh_until       # CPU busy with overhead (context switch, wakeup) until here
-    int64_t acct_stamp      # CPU-time statistics accounted up to here
-    int64_t rt_time
-    int64_t fs_used
-    int64_t fs_win_end
-    # page allocator (MODEL.md 6.1): the pcp of this CPU for its node's zone
-    int32_t node
-    int32_t online
-    int32_t pcp_count
-    int32_t pcp_high
-    int32_t pcp_free_factor # 5.14-6.6: doubles the pages a bulk free returns
-    int32_t pcp_free_count  # 6.7+: pages freed since the last allocations (capped at batch << 5)
-    int32_t pcp_alloc_factor  # 6.7+: refills take batch << alloc_factor
-    int32_t _pad7
-    int32_t pcp_locked      # a remote drain holds pcp->lock
-    int32_t kthread         # drain kthread_worker task, -1 none
-    int32_t ipi_call        # drain call whose IPI is pending here, -1 none
-    int32_t cpuhp           # this CPU's hotplug thread, -1 none
-    int64_t inv_key         # while a drain waits on this CPU: the caller's priority key, else 0
     # the fair runqueue's aggregates, kept as the kernel keeps them so that no
     # event walks the queue for them (the queued tasks' vruntimes do not change)
     int64_t avg_vsum        # cfs_rq->avg_vruntime: sum of (vruntime - min_vruntime) * weight, queued tasks
     int64_t avg_load        # cfs_rq->avg_load: sum of their weights
-    int32_t fair_left       # the leftmost queued task (cfs_rq->tasks_timeline's cached leftmost), -1 none
-    int32_t _pad8
-    int64_t _pad9           # to 192 bytes: three whole cache lines per CPU
+    # Line 1: accounting, bandwidth, the pcp count
+    int64_t ovh_until       # CPU busy with overhead (context switch, wakeup) until here
+    int64_t acct_stamp      # CPU-time statistics accounted up to here
+    int64_t inv_key         # while a drain waits on this CPU: the caller's priority key, else 0
+    int64_t rt_time
+    int32_t isolated
+    int32_t rt_throttled
+    int32_t fs_active
+    int32_t online
+    # page allocator (MODEL.md 6.1): the pcp of this CPU for its node's zone
+    int32_t pcp_count
+    int32_t pcp_high
+    int32_t pcp_locked      # a remote drain holds pcp->lock
+    int32_t node
+    # Line 2: the rest
+    int64_t fs_used
+    int64_t fs_win_end
+    int32_t pcp_free_factor # 5.14-6.6: doubles the pages a bulk free returns
+    int32_t pcp_free_count  # 6.7+: pages freed since the last allocations (capped at batch << 5)
+    int32_t pcp_alloc_factor  # 6.7+: refills take batch << alloc_factor
+    int32_t kthread         # drain kthread_worker task, -1 none
+    int32_t ipi_call        # drain call whose IPI is pending here, -1 none
+    int32_t cpuhp           # this CPU's hotplug thread, -1 none
+    int64_t _pad8           # to 192 bytes: three whole cache lines per CPU
+    int64_t _pad9
     int64_t _pad10
 
 ctypedef struct cpu_stats_t:
