@@ -246,3 +246,40 @@ def test_missing_file_is_file_not_found(tmp_path: Path) -> None:
         Config.from_toml(tmp_path / "nope.toml")
     with pytest.raises(FileNotFoundError):
         Config.from_toml(str(tmp_path / "nope.toml"))
+
+
+# -------------------------------------------------------------- TOML values validate() refuses
+@pytest.mark.parametrize("text, field, value, allowed", [
+    ("[reclaim]\nkswapd = 1\n", "reclaim.kswapd", 1, "True or False"),
+    ("[sched]\nrun_to_parity = 'true'\n", "sched.run_to_parity", "true", "True or False"),
+    ("kernel = 6.6\n", "kernel", 6.6, "one of 4.10"),
+    ("duration = 1979-05-27\n", "duration", __import__("datetime").date(1979, 5, 27), "a duration"),
+    ("duration = 9223372036854775807\n", "duration", 2**63 - 1, "at most 1e6 s"),
+    ("seed = -9223372036854775808\n", "seed", -2**63, "0..9223372036854775807"),
+    ("[memory]\nin_use = inf\n", "memory.in_use", float("inf"), "a finite number in 0..1"),
+    ("[memory]\nbatch = 64\nhigh = 32\n", "memory.batch", 64, "an integer <= high (32)"),
+    ("[[hotplug]]\nat = '1ms'\ncpu = 99\nonline = false\n", "hotplug[0].cpu", 99, "0..7"),
+    ("[topology]\noffline = [0, 1, 2, 3, 4, 5, 6, 7]\n", "topology.offline", (0, 1, 2, 3, 4, 5, 6, 7),
+     "at least one of the 8 CPUs online"),
+    ("[topology]\nnodes = 2\ncpus_per_node = 4\n[reclaim]\nkswapd_cpus = [0, 1]\n", "reclaim.kswapd_cpus[1]", 1,
+     "4..7"),
+    ("[drain]\nstrategy = 'kthreads'\n", "drain.strategy", "kthreads", "'kthread'"),
+    ("[[workqueue.sources]]\nduration = { kind = 'exp', mean = '-1ms' }\n", "workqueue.sources[0].duration.mean",
+     "-1ms", "> 0"),
+    ("[[tasks]]\nkind = 'hog'\ncpus = 0\nperiod = '1 fortnight'\n", "tasks[0].period", "1 fortnight", "a duration"),
+    ("[[tasks]]\nkind = 'allocator'\ncpus = 0\nalloc_rate = 10.0\nfree_rate = 10.5\n", "tasks[0].free_rate", 10.5,
+     "by at least 1 page/s"),
+    ("[[tasks]]\nkind = 'hog'\ncpus = { range = [0, 9] }\n", "tasks[0].cpus", 8, "0..7"),
+])
+def test_bad_value_in_file_names_file_field_value_and_allowed(tmp_path: Path, text: str, field: str, value,
+                                                                allowed: str) -> None:
+    err = error_of(tmp_path, text)
+    assert err.field == field and type(err.value) is type(value) and err.value == value
+    assert str(err) == f"{tmp_path / 'bad.toml'}: {field} = {value!r} is not allowed: expected {err.allowed}"
+    assert allowed in err.allowed
+
+
+def test_nan_rate_in_file(tmp_path: Path) -> None:
+    err = error_of(tmp_path, "[[tasks]]\nkind = 'allocator'\ncpus = 0\nalloc_rate = nan\n")
+    assert err.field == "tasks[0].alloc_rate" and err.value != err.value      # NaN
+    assert "tasks[0].alloc_rate = nan is not allowed: expected a finite number" in str(err)

@@ -31,6 +31,9 @@ FAIR_CLASSES = ("cfs", "eevdf")
 TUNABLE_SCALING = ("none", "log", "linear")
 MAX_CPUS = 65536
 MAX_DURATION_NS = 10**15  # 1e6 s: every sum of durations stays far from int64 overflow
+MIN_NET_RATE = 1.0        # pages/s: an allocator's net flow, one page per <= 1 s of CPU time
+MIN_KSWAPD_RATE = 1.0     # pages/s: kswapd's ns per page (<= 1e9) times pages per attempt fits int64
+PCP_HIGH_MAX = 2**31 - 1  # pcp->high is an int
 
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ns|us|µs|ms|s)\s*$")
@@ -95,7 +98,9 @@ def _check_int(value: object, field: str, lo: int, hi: int) -> int:
 
 
 def _check_choice(value: object, field: str, choices: Sequence[object]) -> None:
-    if value not in choices:
+    # a str (or None where None is a choice) first: an array or a list compared
+    # with ``in`` would broadcast, or raise something other than a ConfigError
+    if not (isinstance(value, str) or value is None) or value not in choices:
         raise ConfigError(field, value, "one of " + ", ".join(map(repr, choices)))
 
 
@@ -108,6 +113,13 @@ def _check_rate(value: object, field: str, hi: float = 1e12) -> float:
 
 def _check_fraction(value: object, field: str) -> float:
     return _check_rate(value, field, 1.0)
+
+
+def _check_ids(value: object, field: str, what: str) -> None:
+    """A sequence (list, tuple, range, 1-D numpy array) of CPU ids or counts."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, range, np.ndarray)) \
+            or (isinstance(value, np.ndarray) and value.ndim != 1):
+        raise ConfigError(field, value, what)
 
 
 def _check_bool(value: object, field: str, optional: bool = False) -> None:
@@ -127,10 +139,10 @@ class Dist:
     def validate(self, field: str) -> None:
         _check_choice(self.kind, f"{field}.kind", DIST_KINDS)
         parse_duration(self.mean, f"{field}.mean", allow_zero=False)
-        if self.kind == "lognormal":
-            if isinstance(self.sigma, bool) or not isinstance(self.sigma, (int, float)) \
-                    or not math.isfinite(self.sigma) or not 0 <= self.sigma <= 10:
-                raise ConfigError(f"{field}.sigma", self.sigma, "a finite number in 0..10")
+        # checked for every kind: only lognormal uses it, but the engine copies it
+        if isinstance(self.sigma, bool) or not isinstance(self.sigma, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(self.sigma) or not 0 <= self.sigma <= 10:
+            raise ConfigError(f"{field}.sigma", self.sigma, "a finite number in 0..10")
 
 
 def as_dist(value: Dist | Duration) -> Dist:
@@ -220,6 +232,12 @@ class Task:
         else:
             _check_int(self.prio, f"{field}.prio", 1, 99)
         parse_duration(self.phase, f"{field}.phase")
+        # given to a kind that does not use them they must still be durations
+        # (extdrain reads runtime; a typo should not pass silently)
+        if self.period is not None:
+            parse_duration(self.period, f"{field}.period", allow_zero=False)
+        if self.runtime is not None:
+            parse_duration(self.runtime, f"{field}.runtime", allow_zero=self.kind != "periodic")
         if self.kind == "periodic":
             if self.period is None:
                 raise ConfigError(f"{field}.period", None, "a duration > 0 for a periodic task")
@@ -237,6 +255,8 @@ class Task:
             elif self.kind == "bursty":
                 raise ConfigError(f"{field}.{name}", None, "a duration or Dist for a bursty task")
         np_len = parse_duration(self.nonpreempt, f"{field}.nonpreempt")
+        if self.nonpreempt_every is not None:
+            parse_duration(self.nonpreempt_every, f"{field}.nonpreempt_every", allow_zero=False)
         if np_len:
             if self.nonpreempt_every is None:
                 raise ConfigError(f"{field}.nonpreempt_every", None,
@@ -256,9 +276,11 @@ class Task:
         _check_int(self.held, f"{field}.held", 0, 2**40)
         _check_bool(self.reclaim, f"{field}.reclaim")
         _check_bool(self.force, f"{field}.force")
-        if self.kind == "allocator" and self.alloc_rate == self.free_rate:
+        if self.kind == "allocator" and abs(self.alloc_rate - self.free_rate) < MIN_NET_RATE:
+            # the engine moves one net page per 1e9 / |net| ns of CPU time, an int64
             raise ConfigError(f"{field}.free_rate", self.free_rate,
-                              f"a rate different from alloc_rate ({self.alloc_rate!r}): the net flow drives the pcp")
+                              f"a rate that differs from alloc_rate ({self.alloc_rate!r}) by at least "
+                              f"{MIN_NET_RATE:g} page/s: the net flow drives the pcp")
         if self.kind == "allocator" and (self.run is None) != (self.sleep is None):
             raise ConfigError(f"{field}.{'sleep' if self.sleep is None else 'run'}", None,
                               "both run and sleep (a bursty allocator) or neither")
@@ -333,15 +355,16 @@ class Topology:
         return sum(self.sizes())
 
     def validate(self, field: str = "topology") -> None:
+        # nodes and cpus_per_node are checked even when node_sizes overrides them
+        _check_int(self.nodes, f"{field}.nodes", 1, 1024)
+        _check_int(self.cpus_per_node, f"{field}.cpus_per_node", 1, MAX_CPUS)
         if self.node_sizes is not None:
-            if isinstance(self.node_sizes, (str, bytes)) or not isinstance(self.node_sizes, Sequence) \
-                    or len(self.node_sizes) == 0:
-                raise ConfigError(f"{field}.node_sizes", self.node_sizes, "a non-empty list of CPU counts")
+            _check_ids(self.node_sizes, f"{field}.node_sizes", "a non-empty list of CPU counts")
+            if len(self.node_sizes) == 0 or len(self.node_sizes) > 1024:
+                raise ConfigError(f"{field}.node_sizes", self.node_sizes,
+                                  "a non-empty list of CPU counts, at most 1024 nodes")
             for i, n in enumerate(self.node_sizes):
                 _check_int(n, f"{field}.node_sizes[{i}]", 1, MAX_CPUS)
-        else:
-            _check_int(self.nodes, f"{field}.nodes", 1, 1024)
-            _check_int(self.cpus_per_node, f"{field}.cpus_per_node", 1, MAX_CPUS)
         if self.ncpu > MAX_CPUS:
             name = "node_sizes" if self.node_sizes is not None else "cpus_per_node"
             raise ConfigError(f"{field}.{name}", getattr(self, name),
@@ -349,10 +372,12 @@ class Topology:
         ncpu = self.ncpu
         for name in ("isolated", "offline"):
             ids = getattr(self, name)
-            if isinstance(ids, (str, bytes)) or not isinstance(ids, (Sequence, range)):
-                raise ConfigError(f"{field}.{name}", ids, "a sequence of CPU ids")
+            _check_ids(ids, f"{field}.{name}", "a sequence of CPU ids")
             for i, c in enumerate(ids):
                 _check_int(c, f"{field}.{name}[{i}]", 0, ncpu - 1)
+        if len({int(c) for c in self.offline}) == ncpu:
+            raise ConfigError(f"{field}.offline", self.offline,
+                              f"CPU ids that leave at least one of the {ncpu} CPUs online (the boot CPU)")
 
 
 @dataclass
@@ -385,7 +410,7 @@ class Sched:
     gentle_sleepers: bool = True
 
     def validate(self, field: str = "sched") -> None:
-        if not isinstance(self.hz, int) or isinstance(self.hz, bool) or self.hz not in HZ_VALUES:
+        if not isinstance(self.hz, (int, np.integer)) or isinstance(self.hz, bool) or self.hz not in HZ_VALUES:
             raise ConfigError(f"{field}.hz", self.hz, "one of " + ", ".join(map(str, HZ_VALUES)))
         if self.fair_class is not None:
             _check_choice(self.fair_class, f"{field}.fair_class", FAIR_CLASSES + (None,))
@@ -509,7 +534,9 @@ class Reclaim:
         first = [sum(sizes[:n]) for n in range(len(sizes))]
         if self.kswapd_cpus is None:
             return first
-        if isinstance(self.kswapd_cpus, (str, bytes)) or not isinstance(self.kswapd_cpus, (list, tuple)) \
+        if isinstance(self.kswapd_cpus, (str, bytes)) \
+                or not isinstance(self.kswapd_cpus, (list, tuple, range, np.ndarray)) \
+                or (isinstance(self.kswapd_cpus, np.ndarray) and self.kswapd_cpus.ndim != 1) \
                 or len(self.kswapd_cpus) != len(sizes):
             raise ConfigError(field, self.kswapd_cpus, f"a list of {len(sizes)} CPU ids, one per node, or None")
         for n, c in enumerate(self.kswapd_cpus):
@@ -524,8 +551,9 @@ class Reclaim:
         _check_int(self.max_retries, f"{field}.max_retries", 0, 10_000)
         _check_int(self.oom_release, f"{field}.oom_release", 1, 2**40)
         _check_rate(self.kswapd_rate, f"{field}.kswapd_rate")
-        if self.kswapd_rate <= 0:
-            raise ConfigError(f"{field}.kswapd_rate", self.kswapd_rate, "a finite number > 0 (pages/s)")
+        if self.kswapd_rate < MIN_KSWAPD_RATE:
+            raise ConfigError(f"{field}.kswapd_rate", self.kswapd_rate,
+                              f"a finite number >= {MIN_KSWAPD_RATE:g} (pages/s)")
         _check_bool(self.kswapd, f"{field}.kswapd")
 
 
@@ -674,7 +702,7 @@ class Config:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first value that is not allowed."""
-        if self.kernel not in profiles.KERNELS:
+        if not isinstance(self.kernel, str) or self.kernel not in profiles.KERNELS:
             raise ConfigError("kernel", self.kernel, "one of " + ", ".join(profiles.KERNELS))
         if not isinstance(self.topology, Topology):
             raise ConfigError("topology", self.topology, "a pcpsim.Topology")
@@ -694,6 +722,7 @@ class Config:
             if not isinstance(getattr(self, name), cls):
                 raise ConfigError(name, getattr(self, name), f"a pcpsim.{cls.__name__}")
         self.memory.validate(nnode)
+        self._validate_memory_formulas()
         self.reclaim.validate()
         self.reclaim.kswapd_cpu_ids(self.topology.sizes())
         self.drain.validate()
@@ -704,8 +733,49 @@ class Config:
             if not isinstance(ev, Hotplug):
                 raise ConfigError(f"hotplug[{i}]", ev, "a pcpsim.Hotplug")
             ev.validate(f"hotplug[{i}]", ncpu)
+        self._validate_hotplug_sequence()
         parse_duration(self.duration, "duration", allow_zero=False)
         _check_int(self.seed, "seed", 0, 2**63 - 1)
+
+    def _validate_memory_formulas(self) -> None:
+        """Cross-field rules of the zones (after Memory.validate): the kernel's
+        watermarks leave pages above the high watermark, and every pcp's high
+        (the formula's or ``memory.high``) fits the engine's int32."""
+        m = self.memory
+        sizes = self.topology.sizes()
+        managed = m.node_pages(len(sizes))
+        marks = profiles.zone_watermarks(managed, m.min_free_kbytes, m.watermark_scale_factor, kernel=self.kernel)
+        rule = m.pcp_high_rule or self.profile.pcp_high_rule
+        for z, (pages, (_wmin, wlow, whigh), n) in enumerate(zip(managed, marks, sizes)):
+            if whigh >= pages:
+                name = "min_free_kbytes" if m.min_free_kbytes is not None else "watermark_scale_factor"
+                raise ConfigError(f"memory.{name}", getattr(m, name),
+                                  f"a value whose watermarks fit in node {z}'s {pages} managed pages "
+                                  f"(its high watermark would be {whigh} pages)")
+            raw_batch = profiles.zone_batchsize(pages, kernel=self.kernel) if m.batch is None else m.batch
+            hmax = m.high if m.high is not None else profiles.pcp_high(rule, pages, wlow, raw_batch, n)[1]
+            if max(hmax, raw_batch) > PCP_HIGH_MAX:
+                raise ConfigError("memory.node_mem", m.node_mem,
+                                  f"a size whose pcp high ({hmax} pages on node {z}, rule {rule!r}) fits in "
+                                  f"{PCP_HIGH_MAX} (pcp->high is an int): less memory per node, more CPUs per "
+                                  f"node, or memory.high")
+
+    def _validate_hotplug_sequence(self) -> None:
+        """The events in time order (the engine's: at, cpu, online) never take
+        the last online CPU offline: the kernel refuses (cpu_down: -EBUSY)."""
+        online = set(range(self.topology.ncpu)) - {int(c) for c in self.topology.offline}
+        order = sorted(range(len(self.hotplug)), key=lambda i: (
+            parse_duration(self.hotplug[i].at, "at"), int(self.hotplug[i].cpu), int(self.hotplug[i].online)))
+        for i in order:
+            ev = self.hotplug[i]
+            if ev.online:
+                online.add(int(ev.cpu))
+            elif online == {int(ev.cpu)}:
+                raise ConfigError(f"hotplug[{i}].cpu", ev.cpu,
+                                  f"a CPU that is not the last one online at {ev.at!r} "
+                                  "(the kernel does not offline the last online CPU)")
+            else:
+                online.discard(int(ev.cpu))
 
     @property
     def profile(self) -> profiles.KernelProfile:
