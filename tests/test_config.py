@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from pcpsim import (
-    Config, ConfigError, Dist, Sched, Simulation, Task, Topology, bursty, hog, parse_duration,
+    Config, ConfigError, Dist, Drain, Sched, Simulation, Task, Topology, bursty, hog, parse_duration,
     periodic,
 )
 from pcpsim import simulation as simulation_module
@@ -366,6 +366,15 @@ def test_a_machine_that_does_not_fit_in_memory_is_refused(monkeypatch):
     assert "GiB of native state" in str(e.value) and "0.1 GiB" in str(e.value)
     monkeypatch.setattr(simulation, "physical_memory", lambda: None)          # unknown: no check
     assert Simulation(cfg).arrays["cpus"].shape == (4096,)
+
+
+@pytest.mark.parametrize("drain, trace", [(Drain(max_targets=10**9), 0), (Drain(), 10**9)])
+def test_record_buffers_larger_than_memory_are_refused_before_they_are_allocated(drain, trace):
+    # 10**9 target records (40 GB) or trace records (30 GB) on a 24 GiB machine:
+    # a ConfigError with the estimate, not a MemoryError from numpy
+    with pytest.raises(ConfigError) as e:
+        Simulation(Config(topology=Topology(nodes=1, cpus_per_node=2), drain=drain), trace=trace)
+    assert "GiB of native state" in str(e.value) and "drain.max_targets" in str(e.value)
 
 
 # ------------------------------------------------------------------- every field of every dataclass

@@ -157,13 +157,25 @@ RUN_CASE = textwrap.dedent("""
         def more_running(a):
             a["cpus"]["nr_running"][0] += 1
 
+        def lose_items(a):                    # cut the free list of work items after its head
+            a["items"]["next"][a["counters"]["item_free"][0]] = -1
+
+        def reopen_call(a):                   # a finished drain call looks unfinished
+            calls = a["calls"][: a["counters"]["ncall"][0]]
+            calls["end"][(calls["end"] >= 0).argmax()] = -1
+
+        def misplace_timer(a):                # the heap's position index lies
+            armed = (a["heap_pos"] >= 0).nonzero()[0]
+            a["heap_pos"][armed[0]], a["heap_pos"][armed[1]] = a["heap_pos"][armed[1]], a["heap_pos"][armed[0]]
+
         out = {}
-        for name, corrupt in (("conservation", more_free), ("runqueue", more_running)):
+        for name, corrupt in (("conservation", more_free), ("runqueue", more_running), ("items", lose_items),
+                              ("calls", reopen_call), ("heap", misplace_timer)):
             sim = p.Simulation(cfg)
-            sim.run("20ms")
+            sim.run("100ms")                  # drain calls have been made by then
             corrupt(sim.arrays)
             try:
-                sim.run("40ms")
+                sim.run("120ms")
                 out[name] = None
             except RuntimeError as e:
                 out[name] = str(e)
@@ -243,6 +255,9 @@ def test_the_debug_build_checks_invariants_in_the_loop(debug_runs) -> None:
     c = debug_runs[1]["canaries"]
     assert c["conservation"] and "pages are not conserved in a zone" in c["conservation"], c
     assert c["runqueue"] and "runqueue counts disagree" in c["runqueue"], c
+    assert c["items"] and "a work item is lost" in c["items"], c
+    assert c["calls"] and "a drain call neither finished" in c["calls"], c
+    assert c["heap"] and "the timer heap is out of order" in c["heap"], c
 
 
 def test_debug_runs_match_the_release_build(debug_runs) -> None:

@@ -34,6 +34,12 @@ ERRORS = {
     6: "a page count went negative",
     7: "a zone's pcp total disagrees with its CPUs' pcp counts",
     8: "the fair runqueue's cached leftmost or avg_vruntime sums disagree with its tasks",
+    9: "a CPU runs something it should not, with no reschedule pending: a task while offline, or "
+       "nothing while it has runnable tasks; or it has its running task queued too",
+    10: "a work item is lost, or queued or held in two places",
+    11: "a drain call neither finished, skipped nor deadlocked, and nobody is in it or waiting for it",
+    12: "the timer heap is out of order or its positions are wrong",
+    13: "a task, pool or CPU count went negative",
 }
 
 
@@ -111,6 +117,57 @@ def hist_bucket_bounds():
     return lo
 
 
+cdef int32_t check_bookkeeping(sim_t* s) noexcept nogil:
+    """Debug builds: work items, drain calls, the timer heap and the counts
+    (the rest of check_invariants)."""
+    cdef int32_t i, k, ti
+    cdef bint waited
+    for i in range(1, s.heap_len):
+        if s.heap_pos[s.heap[i].slot] != i or (s.heap[i].time < s.heap[(i - 1) >> 1].time or (
+                s.heap[i].time == s.heap[(i - 1) >> 1].time and s.heap[i].seq < s.heap[(i - 1) >> 1].seq)):
+            return 12
+    if s.heap_len > 0 and s.heap_pos[s.heap[0].slot] != 0:
+        return 12
+    # every work item: free, on one pool's worklist or in one worker's hands
+    # (the per-CPU drain and vmstat items, the first 2 * ncpu, may be idle)
+    k = s.item_free
+    while k >= 0:
+        s.items[k]._mark += 1
+        k = s.items[k].next
+    for i in range(s.ncpu * POOLS_PER_CPU):
+        if s.pools[i].nr_running < 0 or s.pools[i].nr_items < 0:
+            return 13
+        k = s.pools[i].head
+        while k >= 0:
+            s.items[k]._mark += 1
+            k = s.items[k].next
+    for ti in range(s.ntask):
+        if s.tasks[ti].held < 0:
+            return 13
+        if s.tasks[ti].item >= 0:
+            s.items[s.tasks[ti].item]._mark += 1
+    k = 0
+    for i in range(s.nitem):
+        if s.items[i]._mark > 1 or (i >= 2 * s.ncpu and s.items[i]._mark != 1):
+            k = 1
+        s.items[i]._mark = 0
+    if k:
+        return 10
+    # every drain call ended, was skipped, deadlocked, or is the one in
+    # progress, or one a task waits to start (pcpu_drain_mutex)
+    for i in range(s.ncall):
+        if s.calls[i].end >= 0 or s.calls[i].skipped or s.calls[i].deadlock or i == s.drain.call:
+            continue
+        waited = False
+        for ti in range(s.ntask):
+            if s.tasks[ti].wait_call == i:
+                waited = True
+                break
+        if not waited:
+            return 11
+    return 0
+
+
 cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
     """Debug builds: the state after every event is consistent."""
     cdef int32_t c, i, nr, nf
@@ -124,6 +181,13 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
             return 1
     for c in range(s.ncpu):
         cpu = &s.cpus[c]
+        if cpu.nr_running < 0 or cpu.nr_fair < 0:
+            return 13
+        # a CPU going offline stops its task, and an idle CPU with a woken
+        # task runs it, at the reschedule that is then pending
+        if not cpu.need_resched and ((cpu.curr >= 0 and not cpu.online)
+                                     or (cpu.curr < 0 and cpu.online and cpu.nr_running > 0)):
+            return 9
         if cpu.curr >= 0:
             if s.tasks[cpu.curr].cpu != c or s.tasks[cpu.curr].state != TASK_RUNNABLE:
                 if not (s.tasks[cpu.curr].cpu == c and s.tasks[cpu.curr].state == TASK_SLEEPING
@@ -139,6 +203,8 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
         vsum = 0
         i = cpu.fair_head
         while i >= 0:
+            if i == cpu.curr:
+                return 9
             nf += 1
             load += s.tasks[i].weight
             vsum += (s.tasks[i].vruntime - cpu.min_vruntime) * s.tasks[i].weight
@@ -165,7 +231,7 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
             load += s.cpus[c].pcp_count
         if load != s.zones[i].pcp_pages:
             return 7
-    return 0
+    return check_bookkeeping(s)
 
 
 cdef inline void dispatch(sim_t* s, int32_t slot, int64_t now) noexcept nogil:

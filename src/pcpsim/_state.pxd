@@ -374,7 +374,7 @@ ctypedef struct item_t:
     int32_t kind
     int32_t call            # drain call record, -1 none
     int32_t next
-    int32_t _pad
+    int32_t _mark           # scratch of the debug build's bookkeeping check: 0 between events
     int64_t queued_at
     int64_t cpu_left        # CPU work left
     int64_t sleep_at        # sleeps once cpu_left falls to this (-1 never)

@@ -280,14 +280,14 @@ def physical_memory() -> int | None:
 
 def _check_fits(cfg: Config, nbytes: int) -> None:
     """Refuse a simulation whose native state would not fit in 80 % of RAM
-    (the arrays are allocated lazily, so asking costs nothing)."""
+    (asked before the large arrays are allocated, so asking costs nothing)."""
     ram = physical_memory()
     if ram is not None and nbytes > 0.8 * ram:
         raise ConfigError("topology", f"{cfg.topology.ncpu} CPUs, {len(cfg.tasks)} task specs",
                           f"a simulation that fits in memory: it needs about {nbytes / 2**30:.1f} GiB of native "
                           f"state and this machine has {ram / 2**30:.1f} GiB (use fewer CPUs or tasks per CPU, "
-                          f"a smaller drain.max_targets or workqueue.workers_per_pool, or "
-                          f"memory.sample_cpus=False)")
+                          f"a smaller drain.max_targets, drain.max_calls, trace or workqueue.workers_per_pool, "
+                          f"or memory.sample_cpus=False)")
 
 
 def _table(rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -375,37 +375,43 @@ class Simulation:
         for name in _core.PARAMS_DTYPE.names:
             if not name.startswith("_"):                    # padding
                 param_arr[name] = params[name]
-        arrays = {
+        # name -> an array already built, or (rows, dtype, fill) for one made
+        # only once the whole state is known to fit in memory
+        spec: dict[str, np.ndarray | tuple[int, np.dtype, int]] = {
             "tasks": tasks,
-            "task_stats": np.zeros(len(tasks), dtype=_core.TASK_STATS_DTYPE),
+            "task_stats": (len(tasks), _core.TASK_STATS_DTYPE, 0),
             "cpus": cpus,
-            "cpu_stats": np.zeros(ncpu, dtype=_core.CPU_STATS_DTYPE),
-            "heap": np.zeros(nslot, dtype=_core.HEAP_DTYPE),
-            "heap_pos": np.full(nslot, -1, dtype=np.int32),
-            "hist_stats": np.zeros(nhist, dtype=_core.HIST_STATS_DTYPE),
-            "hist_counts": np.zeros(nhist * _core.HIST_NBUCKETS, dtype=np.int64),
+            "cpu_stats": (ncpu, _core.CPU_STATS_DTYPE, 0),
+            "heap": (nslot, _core.HEAP_DTYPE, 0),
+            "heap_pos": (nslot, np.dtype(np.int32), -1),
+            "hist_stats": (nhist, _core.HIST_STATS_DTYPE, 0),
+            "hist_counts": (nhist * _core.HIST_NBUCKETS, np.dtype(np.int64), 0),
             "zones": zones,
             "pools": pools,
             "items": items,
             "sources": build_sources(config, ncpu),
-            "source_next": np.zeros(ncpu * nsrc, dtype=np.int64),
-            "calls": np.zeros(config.drain.max_calls, dtype=_core.CALL_DTYPE),
-            "targets": np.zeros(config.drain.max_targets, dtype=_core.TARGET_DTYPE),
-            "target_cpus": np.zeros(ncpu, dtype=np.int32),
-            "target_recs": np.zeros(ncpu, dtype=np.int32),
-            "samples": np.zeros(nsample * (1 + 2 * len(zones)), dtype=np.int64),
-            "cpu_samples": np.zeros(cpu_rows * 2 * ncpu, dtype=np.int64),
+            "source_next": (ncpu * nsrc, np.dtype(np.int64), 0),
+            "calls": (config.drain.max_calls, _core.CALL_DTYPE, 0),
+            "targets": (config.drain.max_targets, _core.TARGET_DTYPE, 0),
+            "target_cpus": (ncpu, np.dtype(np.int32), 0),
+            "target_recs": (ncpu, np.dtype(np.int32), 0),
+            "samples": (nsample * (1 + 2 * len(zones)), np.dtype(np.int64), 0),
+            "cpu_samples": (cpu_rows * 2 * ncpu, np.dtype(np.int64), 0),
             "hotplug": np.asarray(hotplug, dtype=np.int64).reshape(-1),
-            "tickq": np.zeros(4 * ncpu + 16, dtype=_core.HEAP_DTYPE),
-            "trace": np.zeros(trace, dtype=_core.TRACE_DTYPE),
-            "tick_live": np.full(ncpu, -1, dtype=np.int64),
-            "nowq": np.zeros(2 * nslot + 16, dtype=_core.HEAP_DTYPE),
-            "now_live": np.full(nslot, -1, dtype=np.int64),
+            "tickq": (4 * ncpu + 16, _core.HEAP_DTYPE, 0),
+            "trace": (trace, _core.TRACE_DTYPE, 0),
+            "tick_live": (ncpu, np.dtype(np.int64), -1),
+            "nowq": (2 * nslot + 16, _core.HEAP_DTYPE, 0),
+            "now_live": (nslot, np.dtype(np.int64), -1),
             "drain": drain,
             "counters": counters,
             "params": param_arr,
         }
-        _check_fits(config, sum(a.nbytes for a in arrays.values()))
+        _check_fits(config, sum(v.nbytes if isinstance(v, np.ndarray) else v[0] * v[1].itemsize
+                                for v in spec.values()))
+        arrays = {name: v if isinstance(v, np.ndarray)
+                  else np.zeros(v[0], dtype=v[1]) if v[2] == 0 else np.full(v[0], v[2], dtype=v[1])
+                  for name, v in spec.items()}
         bitgen = np.random.PCG64(np.random.SeedSequence(config.seed))
         self._engine = _core.Engine(arrays, bitgen)
         self.duration_ns = duration_ns
