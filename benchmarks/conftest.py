@@ -28,17 +28,27 @@ def record(benchmark: Any, ncpu: int, **extra: float) -> float | None:
     return benchmark.stats.stats.mean if benchmark.stats is not None else None
 
 
+def native_bytes(sim: p.Simulation) -> int:
+    """Bytes of the engine's arrays: the whole native state of a run."""
+    return sum(a.nbytes for a in sim.arrays.values())
+
+
 @pytest.fixture
-def timed_run(benchmark: Any) -> Callable[[p.Config], int]:
-    """Time ``Simulation(cfg).run()`` (building excluded) and record events/s and
-    simulated CPU-seconds per wall second."""
+def timed_run(benchmark: Any) -> Callable[..., int]:
+    """Time ``Simulation(cfg).run()`` (building excluded) and record events/s,
+    simulated CPU-seconds per wall second and the native state's size."""
 
-    def run(cfg: p.Config) -> int:
+    def run(cfg: p.Config, rounds: int = ROUNDS, warmup_rounds: int = 1) -> int:
+        sizes = []
+
         def setup() -> tuple[tuple[p.Simulation], dict[str, Any]]:  # untimed: a fresh Simulation
-            return (p.Simulation(cfg),), {}
+            sim = p.Simulation(cfg)
+            sizes.append(native_bytes(sim))
+            return (sim,), {}
 
-        events: int = benchmark.pedantic(p.Simulation.run, setup=setup, rounds=ROUNDS,
-                                         warmup_rounds=1, iterations=1)
+        events: int = benchmark.pedantic(p.Simulation.run, setup=setup, rounds=rounds,
+                                         warmup_rounds=warmup_rounds, iterations=1)
+        benchmark.extra_info.update(native_bytes_per_cpu=round(sizes[-1] / cfg.topology.ncpu))
         ncpu = cfg.topology.ncpu
         wall = record(benchmark, ncpu, events=events)
         if wall:

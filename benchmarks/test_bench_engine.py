@@ -7,29 +7,20 @@ the untimed setup); ``test_engine_build`` times ``Simulation(cfg)`` at 8192 CPUs
 """
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import pcpsim as p
-from conftest import ROUNDS, record
+from configs import engine_config
+from conftest import ROUNDS, native_bytes, record
 
 CPU_COUNTS = (64, 512, 4096, 8192)
 BUILD_CPUS = 8192
-DURATION = "1s"
-
-
-def engine_config(ncpu: int) -> p.Config:
-    """The benchmark scenario at ``ncpu`` CPUs."""
-    return p.Config(
-        kernel="6.6",
-        topology=p.Topology(nodes=1, cpus_per_node=ncpu),
-        tasks=[p.hog("all", per_cpu=2),
-               p.periodic(range(0, ncpu, 16), "1ms", "100us", policy="fifo", prio=50)],
-        sched=p.Sched(hz=250),
-        duration=DURATION,
-        seed=0,
-    )
 
 
 @pytest.mark.benchmark(group="engine-run")
@@ -44,4 +35,43 @@ def test_engine_build(benchmark: Any) -> None:
     sim: p.Simulation = benchmark.pedantic(p.Simulation, args=(cfg,), rounds=ROUNDS,
                                            warmup_rounds=1, iterations=1)
     assert sim.arrays["cpus"].shape == (BUILD_CPUS,)
-    record(benchmark, BUILD_CPUS, tasks=len(sim.arrays["tasks"]))
+    record(benchmark, BUILD_CPUS, tasks=len(sim.arrays["tasks"]),
+           native_bytes_per_cpu=round(native_bytes(sim) / BUILD_CPUS))
+
+
+# a run in a process of its own, so that ru_maxrss is its peak and nothing else's
+PEAK_SCRIPT = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from configs import engine_config
+import pcpsim as p
+t0 = time.perf_counter()
+sim = p.Simulation(engine_config(int(sys.argv[2])))
+t1 = time.perf_counter()
+events = sim.run()
+t2 = time.perf_counter()
+sim.results()                       # the histograms and tables, as a user gets them
+# VmHWM, not ru_maxrss: on Linux the latter keeps the forking parent's peak across exec
+with open("/proc/self/status") as f:
+    hwm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+print(json.dumps({"events": events, "build_s": t1 - t0, "run_s": t2 - t1, "peak_rss_mb": hwm_kb / 1024}))
+"""
+
+
+@pytest.mark.benchmark(group="engine-peak-memory")
+def test_engine_peak_memory(benchmark: Any) -> None:
+    """Peak resident memory of a whole 8192-CPU run (build, 1 simulated second,
+    results; histograms included, tracing off) in a fresh interpreter (Linux:
+    its VmHWM)."""
+    here = str(Path(__file__).parent)
+
+    def child() -> dict[str, float]:
+        out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, here, str(BUILD_CPUS)], check=True,
+                             capture_output=True, text=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    m = benchmark.pedantic(child, rounds=1, warmup_rounds=0, iterations=1)
+    assert m["events"] > 0
+    benchmark.extra_info.update(ncpu=BUILD_CPUS, child_peak_rss_mb=round(m["peak_rss_mb"], 1),
+                                events=m["events"], build_s=round(m["build_s"], 3),
+                                events_per_s=round(m["events"] / m["run_s"]))
