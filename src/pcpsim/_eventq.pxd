@@ -31,8 +31,9 @@ cdef inline void _sift_up(sim_t* s, int32_t i) noexcept nogil:
     s.heap_pos[e.slot] = i
 
 
-cdef inline void _sift_down(sim_t* s, int32_t i) noexcept nogil:
-    cdef heap_entry_t e = s.heap[i]
+cdef inline int32_t _hole_down(sim_t* s, int32_t i, heap_entry_t* e) noexcept nogil:
+    """Move the hole at ``i`` down along the earlier child while that child is
+    before ``e`` (all the way to a leaf when ``e`` is NULL); return where it ends."""
     cdef int32_t n = s.heap_len
     cdef int32_t child
     while True:
@@ -41,11 +42,17 @@ cdef inline void _sift_down(sim_t* s, int32_t i) noexcept nogil:
             break
         if child + 1 < n and _before(&s.heap[child + 1], &s.heap[child]):
             child += 1
-        if not _before(&s.heap[child], &e):
+        if e != NULL and not _before(&s.heap[child], e):
             break
         s.heap[i] = s.heap[child]
         s.heap_pos[s.heap[i].slot] = i
         i = child
+    return i
+
+
+cdef inline void _sift_down(sim_t* s, int32_t i) noexcept nogil:
+    cdef heap_entry_t e = s.heap[i]
+    i = _hole_down(s, i, &e)
     s.heap[i] = e
     s.heap_pos[e.slot] = i
 
@@ -87,23 +94,14 @@ cdef inline int32_t heap_pop(sim_t* s) noexcept nogil:
     hole goes down to a leaf along the earlier child (one comparison a level),
     then the last entry rises from there (rarely more than a level or two)."""
     cdef int32_t slot = s.heap[0].slot
-    cdef int32_t n, i = 0, child
+    cdef int32_t i
     s.heap_pos[slot] = -1
     s.nowq.live[slot] = -1
     s.heap_len -= 1
-    n = s.heap_len
-    if n == 0:
+    if s.heap_len == 0:
         return slot
-    while True:
-        child = 2 * i + 1
-        if child >= n:
-            break
-        if child + 1 < n and _before(&s.heap[child + 1], &s.heap[child]):
-            child += 1
-        s.heap[i] = s.heap[child]
-        s.heap_pos[s.heap[i].slot] = i
-        i = child
-    s.heap[i] = s.heap[n]
+    i = _hole_down(s, 0, NULL)
+    s.heap[i] = s.heap[s.heap_len]
     _sift_up(s, i)
     return slot
 
