@@ -33,8 +33,11 @@ TRACE_TYPES: dict[str, int]
 ITEM_KINDS: dict[str, int]
 ERRORS: dict[int, str]
 ARRAY_SPECS: dict[str, tuple[np.dtype[Any], str | None]]
+CACHE_LINE: int
+ALIGNED_ARRAYS: tuple[str, ...]
 
 def hist_bucket_bounds() -> np.ndarray: ...
+def aligned(arr: np.ndarray) -> np.ndarray: ...
 
 class Engine:
     arrays: dict[str, np.ndarray]
