@@ -260,6 +260,9 @@ def test_concurrent_global_drains_are_skipped() -> None:
         tasks=[p.hog([2, 3], per_cpu=4),
                p.reclaimer([0, 1], 2_000_000, 1_000_000, nice=-10, name="reclaimer")],
         memory=p.Memory(node_mem="128MiB", in_use=0.97),
+        # fewer pages per attempt than the pcp's free threshold (4 * batch = 28):
+        # they stay on the pcp, the retry fails and the reclaimers drain
+        reclaim=p.Reclaim(pages_per_attempt=8),
         drain=p.Drain(strategy="workqueue"), workqueue=p.Workqueue(vmstat_update=0),
         duration="500ms", seed=3)
     r = p.run(cfg)

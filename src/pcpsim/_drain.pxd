@@ -17,7 +17,7 @@ from pcpsim._eventq cimport timer_arm, timer_cancel
 from pcpsim._hist cimport hist_record
 from pcpsim._rng cimport _uniform
 from pcpsim._trace cimport trace
-from pcpsim._mm cimport (zone_lock, pcp_add, pcp_drain_all, pcp_free_threshold,
+from pcpsim._mm cimport (zone_lock, pcp_add, pcp_drain_all, pcp_free_threshold, nr_pcp_high, nr_pcp_free,
                          PCP_RULE_AUTOTUNE, PCP_BATCH_SCALE_MAX)
 from pcpsim._sched cimport (cpu_slot, task_slot, account_curr, wake_up_task,
                             block_current, rearm_curr_timer, after_event, charge_overhead,
@@ -520,24 +520,71 @@ cdef inline void wake_kswapd(sim_t* s, zone_t* z, int64_t now) noexcept nogil:
     wake_up_task(s, k, now)
 
 
-cdef inline int64_t reclaim_pages(sim_t* s, int32_t c, zone_t* z, int64_t want) noexcept nogil:
-    """Reclaim up to ``want`` in-use pages (shrink_node()). They are freed with
-    free_unref_page_list(): onto the reclaiming CPU's pcp up to its threshold,
-    the rest back to the zone. Pages on a pcp do not count for the zone's
-    watermarks: that is why a failed retry drains them (MODEL.md 6.4)."""
-    cdef cpu_t* cpu = &s.cpus[c]
-    cdef int64_t room, to_pcp
+cdef inline int64_t reclaim_pages(zone_t* z, int64_t want) noexcept nogil:
+    """shrink_node(): take up to ``want`` in-use pages (what allocators hold is
+    theirs to free, not reclaim's); the caller frees them."""
     if want > z.in_use - z.held:
-        want = z.in_use - z.held       # what allocators hold is theirs to free, not reclaim's
+        want = z.in_use - z.held
     z.in_use -= want
     z.reclaimed += want
-    to_pcp = 0
-    if s.cpus[c].node == z - s.zones and not cpu.pcp_locked:
-        room = pcp_free_threshold(z, cpu) - cpu.pcp_count
-        to_pcp = want if want < room else (room if room > 0 else 0)
-        pcp_add(z, cpu, to_pcp)
-    z.free += want - to_pcp
     return want
+
+
+cdef inline bint on_local_pcp(sim_t* s, int32_t c, zone_t* z) noexcept nogil:
+    """Frees on CPU ``c`` go to its pcp for ``z``: its node's zone, and no
+    remote drain holding the pcp lock (6.0+: then straight to the zone)."""
+    return s.cpus[c].node == z - s.zones and not s.cpus[c].pcp_locked
+
+
+cdef inline int64_t free_to_pcp(sim_t* s, int32_t c, zone_t* z, int64_t n, int64_t now) noexcept nogil:
+    """free_unref_page_list() of ``n`` reclaimed pages (MODEL.md 6.1, 6.4): one
+    by one onto CPU ``c``'s pcp; each time the count reaches nr_pcp_high() a
+    bulk free of nr_pcp_free() pages under zone->lock, the holds back to back.
+    Returns their CPU time (spin and holds) from ``now``. Pages on a pcp do not
+    count for the watermarks: that is why a failed retry drains them."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef int64_t d = 0, step, pages
+    cdef int32_t high
+    if not on_local_pcp(s, c, z):
+        z.free += n
+        return 0
+    high = nr_pcp_high(s, z, cpu)
+    while n > 0:
+        step = high - cpu.pcp_count
+        if step < 1:
+            step = 1
+        if step > n:
+            step = n
+        pcp_add(z, cpu, step)
+        n -= step
+        if cpu.pcp_count >= high:
+            pages = pcp_drain_all(z, cpu, nr_pcp_free(s, z, cpu, high))
+            d += zone_lock(s, c, z, now + d, pages)
+    return d
+
+
+cdef inline void release_pages(sim_t* s, int32_t c, zone_t* z, int64_t n) noexcept nogil:
+    """The OOM event's released pages (MODEL.md 6.4: released so the run goes
+    on): onto the pcp up to its free threshold, the rest to the zone, at once."""
+    cdef cpu_t* cpu = &s.cpus[c]
+    cdef int64_t room, to_pcp = 0
+    if on_local_pcp(s, c, z):
+        room = pcp_free_threshold(z, cpu) - cpu.pcp_count
+        to_pcp = n if n < room else (room if room > 0 else 0)
+        pcp_add(z, cpu, to_pcp)
+    z.free += n - to_pcp
+
+
+cdef inline bint reclaim_freed(sim_t* s, int32_t c, int32_t ti, zone_t* z, int64_t got, int64_t now) noexcept nogil:
+    """Free what a reclaim chunk got; True when that takes zone->lock time first
+    (a SECT_PCP_FREE section, then reclaim_continue())."""
+    cdef task_t* t = &s.tasks[ti]
+    cdef int64_t d = free_to_pcp(s, c, z, got, now) if got > 0 else 0
+    t.progress = got > 0
+    if d > 0:
+        set_section(t, SECT_PCP_FREE, d, NP_IRQS_OFF, CAT_ALLOC)
+        return True
+    return False
 
 
 cdef inline void end_stall(sim_t* s, int32_t ti, int64_t now) noexcept nogil:
@@ -629,7 +676,7 @@ cdef inline void alloc_retry(sim_t* s, int32_t c, int32_t ti, int64_t now) noexc
     if t.attempts > s.p.max_retries:
         z.oom_events += 1
         s.tstats[ti].ooms += 1
-        reclaim_pages(s, c, z, s.p.oom_release)
+        release_pages(s, c, z, reclaim_pages(z, s.p.oom_release))
         t.attempts = 0
         alloc_refill(s, c, ti, now)
         return
@@ -638,17 +685,25 @@ cdef inline void alloc_retry(sim_t* s, int32_t c, int32_t ti, int64_t now) noexc
 
 
 cdef inline void reclaim_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
-    """__alloc_pages_direct_reclaim(): __perform_reclaim() made (or not) progress;
-    retry; if that fails after progress, drain_all_pages(NULL) once and retry."""
+    """__perform_reclaim() made (or not) progress: free the pages, then go on."""
     cdef task_t* t = &s.tasks[ti]
     cdef zone_t* z = &s.zones[t.zone]
     cdef int64_t got = 0
     if _uniform(s.rng) < s.p.reclaim_success:
-        got = reclaim_pages(s, c, z, s.p.reclaim_pages)
+        got = reclaim_pages(z, s.p.reclaim_pages)
+    if not reclaim_freed(s, c, ti, z, got, now):
+        reclaim_retry(s, c, ti, now)
+
+
+cdef inline void reclaim_retry(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
+    """__alloc_pages_direct_reclaim() after the reclaim: retry; if that fails
+    after progress, drain_all_pages(NULL) once and retry."""
+    cdef task_t* t = &s.tasks[ti]
+    cdef zone_t* z = &s.zones[t.zone]
     if z.free - alloc_want(s, t) >= z.wmark_min:
         alloc_refill(s, c, ti, now)
         return
-    if got > 0 and not t.drained:
+    if t.progress and not t.drained:
         t.drained = 1
         # kthread_rfc_v1 can make the nested drain zone-specific (CMA, compaction)
         if drain_all_pages(s, c, ti, t.zone if (t.kind == KIND_CPUHP and s.p.nested_zone) else -1, 0, now):
@@ -657,16 +712,31 @@ cdef inline void reclaim_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noex
 
 
 cdef inline void kswapd_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
-    """balance_pgdat(): one chunk reclaimed; sleep once the zone is above high."""
+    """balance_pgdat(): one chunk reclaimed and freed."""
     cdef task_t* t = &s.tasks[ti]
     cdef zone_t* z = &s.zones[t.zone]
-    reclaim_pages(s, c, z, s.p.reclaim_pages)
+    if not reclaim_freed(s, c, ti, z, reclaim_pages(z, s.p.reclaim_pages), now):
+        kswapd_next(s, c, ti, now)
+
+
+cdef inline void kswapd_next(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
+    """kswapd sleeps once the zone is above high, else reclaims another chunk."""
+    cdef task_t* t = &s.tasks[ti]
+    cdef zone_t* z = &s.zones[t.zone]
     if z.free >= z.wmark_high or z.in_use == z.held:
         end_section(t)
         z.reclaim_active -= 1
         block_current(s, c, now)
         return
     set_section(t, SECT_KSWAPD, s.p.reclaim_pages * s.p.kswapd_ns_per_page, NP_NONE, CAT_RECLAIM)
+
+
+cdef inline void reclaim_continue(sim_t* s, int32_t c, int32_t ti, int64_t now) noexcept nogil:
+    """The reclaimed pages' bulk frees (SECT_PCP_FREE) are done."""
+    if s.tasks[ti].kind == KIND_KSWAPD:
+        kswapd_next(s, c, ti, now)
+    else:
+        reclaim_retry(s, c, ti, now)
 
 
 # ---------------------------------------------------------------- workers

@@ -51,6 +51,7 @@ cdef enum:
     SECT_CPUHP = 11         # zero-length continuation: the next step of creating the drain kthread
     SECT_CREATE = 12        # kthread_create_worker_on_cpu() itself
     SECT_DEADLOCK = 13      # waits on pcpu_drain_mutex that it holds itself: never ends
+    SECT_PCP_FREE = 14      # free_pcppages_bulk() of reclaimed pages under zone->lock (IRQs off)
 
 # how a section blocks: preemption waits for both; an IPI only for IRQs off
 cdef enum:
@@ -183,7 +184,7 @@ ctypedef struct task_t:
     int32_t pool
     int32_t link            # idle-worker list / mutex waiters
     int32_t wait_call       # the record of a drain call waiting for pcpu_drain_mutex, -1 none
-    int32_t _pad0
+    int32_t progress        # direct reclaim / kswapd: the last chunk reclaimed pages
     int64_t _pad1           # to 320 bytes: with the array 64-byte aligned, the two lines
     int64_t _pad2           # above are each task's first two cache lines
 

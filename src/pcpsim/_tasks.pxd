@@ -13,7 +13,7 @@ from pcpsim._sched cimport (cpu_slot, task_slot, account_curr, schedule, rearm_c
                             nonpreempt_left)
 from pcpsim._drain cimport (POOLS_PER_CPU, POOL_NORMAL, POOL_HIGHPRI, set_section, end_section,
                             item_alloc, pool_queue, drain_all_pages, drain_done, remote_step,
-                            alloc_refill, alloc_retry, reclaim_done, kswapd_done, worker_next,
+                            alloc_refill, alloc_retry, reclaim_done, reclaim_continue, kswapd_done, worker_next,
                             wq_worker_tick, cpuhp_step, cpu_offline_work)
 
 
@@ -95,6 +95,8 @@ cdef inline void section_done(sim_t* s, int32_t c, int32_t ti, int64_t now) noex
         reclaim_done(s, c, ti, now)
     elif kind == SECT_KSWAPD:
         kswapd_done(s, c, ti, now)
+    elif kind == SECT_PCP_FREE:
+        reclaim_continue(s, c, ti, now)
     elif kind == SECT_IPI_WAIT:
         drain_done(s, now)
     elif kind == SECT_CALL:

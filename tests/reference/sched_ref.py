@@ -27,6 +27,13 @@ of ``RefSim`` (defaults = what the engine does):
 - ``pick_resets_same=True``: a ``__schedule`` that picks the current fair task
   again still resets ``prev_sum_exec`` and the RUN_TO_PARITY stash.
 
+``drain_ref.DrainRefSim`` extends ``RefSim`` through a few hooks
+(``make_tasks``, ``initial_enqueue``, ``segment_done``, ``dispatch``,
+``nonpreemptible``, ``results``): tasks whose ``remaining`` CPU time ends a
+step of their own (an allocator's refill, a lock hold, a reclaim attempt, a
+worker's item) and sections during which a reschedule waits.
+``segment_accounting`` is the ``update_curr`` mode at the end of such a step.
+
 ``simulate(cfg)`` returns a dict::
 
     {"tasks": [ {cpu_time, nr_runs, nr_preempted, deadline_misses,
@@ -177,7 +184,8 @@ class Cpu:
 class RefSim:
     def __init__(self, cfg: Config, *, minv_on_zero: bool = False, pick_resets_same: bool = True,
                  tick_before_cur: bool = True,
-                 completion_accounting: str = "no_checks", checks_on_zero: bool = True) -> None:
+                 completion_accounting: str = "no_checks", checks_on_zero: bool = True,
+                 segment_accounting: str = "full") -> None:
         cfg.validate()
         self.cfg = cfg
         prof = cfg.profile
@@ -188,6 +196,7 @@ class RefSim:
         self.tick_before_cur = tick_before_cur
         self.completion_accounting = completion_accounting
         self.checks_on_zero = checks_on_zero
+        self.segment_accounting = segment_accounting
         self.hz = s.hz
         self.TICK = (1_000_000_000 + self.hz // 2) // self.hz
         factor = profiles.tunable_scaling_factor(self.ncpu, s.tunable_scaling)
@@ -211,11 +220,43 @@ class RefSim:
 
         self.cpus = [Cpu(c) for c in range(self.ncpu)]
         self.tasks: list[Task] = []
-        for spec in cfg.tasks:
-            assert spec.kind in ("hog", "periodic"), spec.kind
+        self.make_tasks()
+
+        self.heap: list[tuple[int, int, str, int]] = []
+        self.timers: dict[tuple[str, int], tuple[int, int]] = {}
+        self.seq = 0
+        self.ins = 0
+        self.now = 0
+        self.log: list | None = None
+
+    # ------------------------------------------------------- hooks (drain_ref)
+    def task_kind_ok(self, kind: str) -> bool:
+        return kind in ("hog", "periodic")
+
+    def initial_enqueue(self, p: Task) -> bool:
+        """Runnable at time 0 (else a periodic task: its release timer is armed)."""
+        return p.kind == "hog"
+
+    def segment_done(self, cpu: Cpu, p: Task, t: int) -> None:
+        """A non-periodic task's ``remaining`` CPU time ran out (drain_ref)."""
+        raise AssertionError(p.kind)
+
+    def dispatch(self, kind: str, target: int, t: int) -> None:
+        """Timer kinds the scheduler does not know (drain_ref)."""
+        raise AssertionError(kind)
+
+    def nonpreemptible(self, cpu: Cpu) -> bool:
+        """The current task is in a section a reschedule must wait for."""
+        return False
+
+    def make_tasks(self) -> None:
+        cfg = self.cfg
+        for si, spec in enumerate(cfg.tasks):
+            assert self.task_kind_ok(spec.kind), spec.kind
             for c in spec.cpu_ids(self.ncpu):
                 for _ in range(spec.per_cpu):
                     t = Task(len(self.tasks), int(c), spec.kind, spec.policy, spec.nice, spec.prio)
+                    t.spec = si
                     if spec.kind == "periodic":
                         t.period = parse_duration(spec.period, "")
                         t.runtime = parse_duration(spec.runtime, "")
@@ -225,13 +266,6 @@ class RefSim:
                     t.slice = self.base_slice
                     t.rr_left = self.rr_ticks
                     self.tasks.append(t)
-
-        self.heap: list[tuple[int, int, str, int]] = []
-        self.timers: dict[tuple[str, int], tuple[int, int]] = {}
-        self.seq = 0
-        self.ins = 0
-        self.now = 0
-        self.log: list | None = None
 
     # ------------------------------------------------------------------ timers
     def arm(self, kind: str, target: int, t: int) -> None:
@@ -401,7 +435,7 @@ class RefSim:
         cpu.resched = True
 
     def rearm_cur(self, cpu: Cpu) -> None:
-        if cpu.resched:
+        if cpu.resched and not self.nonpreemptible(cpu):
             self.arm(CUR_EV, cpu.cid, self.now)
             return
         p = cpu.curr
@@ -608,10 +642,15 @@ class RefSim:
         p = cpu.curr
         self.cpu_acct(cpu, t)
         if p is not None and p.on_rq and p.remaining is not None:
-            self.update_curr(cpu, t, mode=self.completion_accounting)
-            if p.remaining == 0:
-                self.complete_job(cpu, p, t)
-        if was_resched:
+            if p.kind == "periodic":
+                self.update_curr(cpu, t, mode=self.completion_accounting)
+                if p.remaining == 0:
+                    self.complete_job(cpu, p, t)
+            else:
+                self.update_curr(cpu, t, mode=self.segment_accounting)
+                if p.remaining == 0:
+                    self.segment_done(cpu, p, t)
+        if was_resched and not self.nonpreemptible(cpu):
             self.schedule(cpu, t)
         self.rearm_cur(cpu)
 
@@ -645,9 +684,9 @@ class RefSim:
         # time 0: hogs enqueued, periodic release timers armed, in config order
         for p in self.tasks:
             cpu = self.cpus[p.cpu]
-            if p.kind == "hog":
+            if self.initial_enqueue(p):
                 self.enqueue(cpu, p, 0, initial=True)
-            else:
+            elif p.kind == "periodic":
                 self.arm(RELEASE_EV, p.tid, p.phase)
         for cpu in self.cpus:
             nxt = self.pick(cpu)
@@ -674,8 +713,10 @@ class RefSim:
                 self.ev_tick(self.cpus[target], t)
             elif kind == CUR_EV:
                 self.ev_cur(self.cpus[target], t)
-            else:
+            elif kind == RTPERIOD_EV:
                 self.ev_rtperiod(self.cpus[target], t)
+            else:
+                self.dispatch(kind, target, t)
         self.now = end
         for cpu in self.cpus:
             self.cpu_acct(cpu, end)
@@ -683,6 +724,9 @@ class RefSim:
             if p is not None and end > p.exec_start:
                 p.cpu_time += end - p.exec_start
                 p.exec_start = end
+        return self.results()
+
+    def results(self) -> dict:
         return {
             "tasks": [
                 dict(cpu_time=p.cpu_time, nr_runs=p.nr_runs, nr_preempted=p.nr_preempted,
