@@ -79,6 +79,7 @@ cdef inline int64_t charge_overhead(sim_t* s, int32_t c, int64_t now, int64_t d,
     switch or wakeup (overhead), or a drain IPI handler (hard IRQ). Returns when
     it ends."""
     cdef cpu_t* cpu = &s.cpus[c]
+    cdef task_t* t
     account_stats(s, c, now)
     if cpu.ovh_until < now:
         cpu.ovh_until = now
@@ -89,7 +90,12 @@ cdef inline int64_t charge_overhead(sim_t* s, int32_t c, int64_t now, int64_t d,
     else:
         s.cstats[c].overhead_ns += d
     if cpu.curr >= 0 and s.tasks[cpu.curr].exec_start < cpu.ovh_until:
-        s.tasks[cpu.curr].exec_start = cpu.ovh_until
+        t = &s.tasks[cpu.curr]
+        if t.sect_kind == SECT_IPI_WAIT and t.sect_left != NO_TIME:
+            # the spin's end is a time (the last handler's): the overhead passes it too
+            t.sect_left -= cpu.ovh_until - t.exec_start if cpu.ovh_until - t.exec_start < t.sect_left \
+                else t.sect_left
+        t.exec_start = cpu.ovh_until
     return cpu.ovh_until
 
 
@@ -483,6 +489,13 @@ cdef inline int64_t nonpreempt_left(task_t* t) noexcept nogil:
     return t.np_len - pos if pos < t.np_len else 0
 
 
+cdef inline bint spin_pending(task_t* t, int64_t now) noexcept nogil:
+    """The ipi caller's spin (MODEL.md 7.4) waits for the handlers in time, not
+    in CPU time: while overhead holds its CPU past ``now`` it is not over, even
+    with no spinning left to do; it ends when the CPU is back."""
+    return t.sect_kind == SECT_IPI_WAIT and t.exec_start > now
+
+
 cdef inline void rearm_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     """The CPU's next own event: a pending reschedule (at once, like the return
     from the interrupt that asked for it, so that every event of this instant is
@@ -511,7 +524,7 @@ cdef inline void rearm_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nog
                 when = t.exec_start + np
     if cpu.need_resched:
         np = nonpreempt_left(t)
-        if np == 0:
+        if np == 0 and not spin_pending(t, now):
             when = now
         elif np != NO_TIME and t.exec_start + np < when:
             when = t.exec_start + np

@@ -80,8 +80,8 @@ each is marked ``# OPEN:`` where it is implemented:
 10. A step of zero length pending for the current task is taken at the next
     event of its CPU (even one during overhead).
 
-Known engine/spec disagreements (FINDINGS.md), selectable to reproduce the
-engine: ``ipi_wait_engine=True`` (#2; #1 is fixed in the engine).
+The engine/spec disagreements this reference found are in FINDINGS.md; both
+are fixed in the engine.
 """
 from __future__ import annotations
 
@@ -141,9 +141,8 @@ class Call:
 
 
 class DrainRefSim(RefSim):
-    def __init__(self, cfg: Config, *, ipi_wait_engine: bool = False, **opts: bool) -> None:
+    def __init__(self, cfg: Config, **opts: bool) -> None:
         self._check_scope(cfg)
-        self.ipi_wait_engine = ipi_wait_engine
         # OPEN: the accounting at the end of an allocator's or worker's step
         # (refill, lock hold, reclaim, drain) runs no EEVDF deadline / RT
         # throttle check, like the end of a periodic job (engine: a slice that
@@ -647,7 +646,6 @@ class DrainRefSim(RefSim):
         runs no deadline / throttle check (engine: no reschedule from it)."""
         self.cpu_acct(cpu, t)
         self.update_curr(cpu, t, mode="no_checks")
-        cpu.last_charge = t
         cpu.O = max(cpu.O, t) + d
         cpu.overhead_ns += d
         if cpu.curr is not None:
@@ -692,15 +690,7 @@ class DrainRefSim(RefSim):
             self.update_curr(cpu, t, mode="progress")
         p.st = "ipi_done"
         p.remaining = 0
-        if self.ipi_wait_engine and p.exec_start > t:
-            # FINDINGS.md #2: the engine makes the caller spin on, after the
-            # overhead that overlapped its wait, for as long as that overlap
-            p.remaining = t - cpu.last_charge
         self.rearm_cur(cpu)
-
-    def charge(self, cpu, t: int, d: int) -> None:
-        cpu.last_charge = t
-        super().charge(cpu, t, d)
 
     # workqueue / kthread
     def wake_task(self, w: Task, t: int) -> None:
