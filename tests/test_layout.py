@@ -72,3 +72,5 @@ def test_cached_runqueue_aggregates_match_the_tasks() -> None:
             # the leftmost: smallest vruntime, the first in queue order among equals
             left = min(queued, key=lambda k: (int(tasks["vruntime"][k]), queued.index(k))) if queued else -1
             assert int(cpus["fair_left"][c]) == left
+            if left >= 0:
+                assert int(cpus["left_vruntime"][c]) == int(tasks["vruntime"][left])

@@ -209,7 +209,8 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
             load += s.tasks[i].weight
             vsum += (s.tasks[i].vruntime - cpu.min_vruntime) * s.tasks[i].weight
             i = s.tasks[i].rq_next
-        if cpu.fair_left != scan_leftmost(s, cpu) or cpu.avg_load != load or cpu.avg_vsum != vsum:
+        if cpu.fair_left != scan_leftmost(s, cpu) or cpu.avg_load != load or cpu.avg_vsum != vsum or (
+                cpu.fair_left >= 0 and cpu.left_vruntime != s.tasks[cpu.fair_left].vruntime):
             return 8
         i = fair_curr(s, cpu)
         if i >= 0:

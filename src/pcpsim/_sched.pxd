@@ -130,13 +130,12 @@ cdef inline int32_t fair_curr(sim_t* s, cpu_t* cpu) noexcept nogil:
 cdef inline void update_min_vruntime(sim_t* s, cpu_t* cpu) noexcept nogil:
     """update_min_vruntime(): monotonic floor of the runqueue's vruntimes."""
     cdef int32_t curr = fair_curr(s, cpu)
-    cdef int32_t left = fair_leftmost(s, cpu)
     cdef int64_t v = cpu.min_vruntime
     if curr >= 0:
         v = s.tasks[curr].vruntime
-    if left >= 0:
-        if curr < 0 or s.tasks[left].vruntime < v:
-            v = s.tasks[left].vruntime
+    if cpu.fair_left >= 0:
+        if curr < 0 or cpu.left_vruntime < v:
+            v = cpu.left_vruntime
     if v > cpu.min_vruntime:
         cpu.avg_vsum -= cpu.avg_load * (v - cpu.min_vruntime)     # avg_vruntime_update()
         cpu.min_vruntime = v
@@ -220,7 +219,7 @@ cdef inline int32_t pick_fair(sim_t* s, cpu_t* cpu) noexcept nogil:
         return pick_eevdf(s, cpu, True)
     curr = fair_curr(s, cpu)
     left = fair_leftmost(s, cpu)
-    if left < 0 or (curr >= 0 and s.tasks[curr].vruntime < s.tasks[left].vruntime):
+    if left < 0 or (curr >= 0 and s.tasks[curr].vruntime < cpu.left_vruntime):
         return curr
     return left
 
@@ -279,8 +278,9 @@ cdef inline void fair_list_append(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nog
     cpu.fair_tail = ti
     cpu.avg_vsum += (t.vruntime - cpu.min_vruntime) * t.weight
     cpu.avg_load += t.weight
-    if cpu.fair_left < 0 or t.vruntime < s.tasks[cpu.fair_left].vruntime:
+    if cpu.fair_left < 0 or t.vruntime < cpu.left_vruntime:
         cpu.fair_left = ti
+        cpu.left_vruntime = t.vruntime
 
 
 cdef inline void list_unlink(sim_t* s, int32_t ti, int32_t* head, int32_t* tail) noexcept nogil:
@@ -306,6 +306,8 @@ cdef inline void fair_list_remove(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nog
     cpu.avg_load -= t.weight
     if cpu.fair_left == ti:
         cpu.fair_left = scan_leftmost(s, cpu)
+        if cpu.fair_left >= 0:
+            cpu.left_vruntime = s.tasks[cpu.fair_left].vruntime
 
 
 cdef inline void rt_list_insert(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nogil:
@@ -655,7 +657,7 @@ cdef inline void check_preempt_tick(sim_t* s, cpu_t* cpu, task_t* t) noexcept no
     left = fair_leftmost(s, cpu)
     if left < 0:
         return
-    delta = t.vruntime - s.tasks[left].vruntime
+    delta = t.vruntime - cpu.left_vruntime
     if delta > ideal:
         cpu.need_resched = 1
 

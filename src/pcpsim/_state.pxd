@@ -222,7 +222,7 @@ ctypedef struct cpu_t:
     int64_t ovh_until       # CPU busy with overhead (context switch, wakeup) until here
     int64_t acct_stamp      # CPU-time statistics accounted up to here
     int64_t inv_key         # while a drain waits on this CPU: the caller's priority key, else 0
-    int64_t rt_time
+    int64_t left_vruntime   # the leftmost queued task's vruntime (valid while fair_left >= 0)
     int32_t isolated
     int32_t rt_throttled
     int32_t fs_active
@@ -233,6 +233,7 @@ ctypedef struct cpu_t:
     int32_t pcp_locked      # a remote drain holds pcp->lock
     int32_t node
     # Line 2: the rest
+    int64_t rt_time
     int64_t fs_used
     int64_t fs_win_end
     int32_t pcp_free_factor # 5.14-6.6: doubles the pages a bulk free returns
@@ -243,7 +244,6 @@ ctypedef struct cpu_t:
     int32_t cpuhp           # this CPU's hotplug thread, -1 none
     int64_t _pad8           # to 192 bytes: three whole cache lines per CPU
     int64_t _pad9
-    int64_t _pad10
 
 ctypedef struct cpu_stats_t:
     int64_t busy_ns
