@@ -31,6 +31,10 @@ def test_hot_structs_are_whole_cache_lines() -> None:
     # a runqueue walk reads only the first line of each task
     for name in ("rq_next", "policy", "prio", "weight", "state", "vruntime", "deadline"):
         assert _core.TASK_DTYPE.fields[name][1] + _core.TASK_DTYPE.fields[name][0].itemsize <= 64, name
+    # and every event's accounting of the current task only its second
+    for name in ("cat", "sect_kind", "exec_start", "sum_exec", "cpu_time", "remaining"):
+        off = _core.TASK_DTYPE.fields[name][1]
+        assert 64 <= off and off + _core.TASK_DTYPE.fields[name][0].itemsize <= 128, name
 
 
 def test_hot_arrays_start_on_a_cache_line_also_after_a_pickle() -> None:

@@ -58,7 +58,7 @@ cdef inline void account_stats(sim_t* s, int32_t c, int64_t now) noexcept nogil:
         st.idle_ns += d
         return
     st.busy_ns += d
-    s.tstats[cpu.curr].cpu_time += d
+    s.tasks[cpu.curr].cpu_time += d
     if cpu.inv_key and prio_key(&s.tasks[cpu.curr]) < cpu.inv_key and s.drain.call >= 0:
         # priority inversion: a drain the caller waits for is pending here
         # while a less important task runs

@@ -151,7 +151,7 @@ ctypedef struct task_t:
     int32_t rr_left         # RR ticks left
     int64_t exec_start      # progress (vruntime, remaining, rt_time) accounted up to here
     int64_t sum_exec        # sum_exec_runtime as the scheduler sees it
-    int64_t prev_sum_exec   # prev_sum_exec_runtime, set at every pick
+    int64_t cpu_time        # CPU time (statistics: account_stats() at every event)
     int64_t remaining       # CPU work left in the current burst; -1 = forever
     # then what sections, page flows and wakeups use
     int64_t sect_left       # CPU time left in the section; NO_TIME = until told
@@ -162,7 +162,8 @@ ctypedef struct task_t:
     int64_t np_every
     int64_t wait_start
     int64_t release         # periodic: release time of the current job
-    # configuration and rarer state
+    # configuration and rarer state (a pick reads the first line of it)
+    int64_t prev_sum_exec   # prev_sum_exec_runtime, set at every pick
     int32_t hist            # first histogram id (wake-up latency; +1 response time), -1 none
     int32_t run_dist
     int32_t sleep_dist
@@ -185,11 +186,10 @@ ctypedef struct task_t:
     int32_t link            # idle-worker list / mutex waiters
     int32_t wait_call       # the record of a drain call waiting for pcpu_drain_mutex, -1 none
     int32_t progress        # direct reclaim / kswapd: the last chunk reclaimed pages
-    int64_t _pad1           # to 320 bytes: with the array 64-byte aligned, the two lines
-    int64_t _pad2           # above are each task's first two cache lines
+    int64_t _pad2           # to 320 bytes: with the array 64-byte aligned, lines 0 and 1 above
+                            # are each task's first two cache lines
 
 ctypedef struct task_stats_t:
-    int64_t cpu_time
     int64_t wait_time
     int64_t nr_runs
     int64_t nr_preempted

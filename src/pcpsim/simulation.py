@@ -460,7 +460,7 @@ class Simulation:
     @property
     def task_cpu_time(self) -> np.ndarray:
         """CPU time (ns) of every task, exact up to ``now`` after ``run()``."""
-        return self._engine.arrays["task_stats"]["cpu_time"]
+        return self._engine.arrays["tasks"]["cpu_time"]
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
@@ -500,6 +500,7 @@ class Simulation:
         tasks = {name: ts[name].copy() for name in ("cpu", "kind", "policy", "prio", "zone", "held")}
         tasks["nice"] = profiles.weight_to_nice(ts["weight"])
         tasks["spec"] = self.task_spec.copy()
+        tasks["cpu_time"] = ts["cpu_time"].copy()       # kept with the task: every event adds to it
         tasks.update(_table(st))
         cpus = _table(a["cpu_stats"])
         cpus["pcp_count"] = a["cpus"]["pcp_count"].copy()
