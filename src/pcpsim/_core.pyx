@@ -13,7 +13,7 @@ from numpy.random cimport bitgen_t
 import numpy as np
 
 from pcpsim._state cimport *
-from pcpsim._eventq cimport timer_arm, timer_cancel, next_event, ring_pop, heap_pop
+from pcpsim._eventq cimport timer_arm, timer_cancel, next_event, ring_pop, heap_pop, _before
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
     cpu_slot, task_slot, account_stats, enqueue_task, schedule, fair_curr, scan_leftmost, on_rt_period,
@@ -118,13 +118,12 @@ def hist_bucket_bounds():
 
 
 cdef int32_t check_bookkeeping(sim_t* s) noexcept nogil:
-    """Debug builds: work items, drain calls, the timer heap and the counts
-    (the rest of check_invariants)."""
+    """Work items, drain calls, the timer heap and the counts: the part of
+    check_invariants that Engine.check_bookkeeping() also offers any build."""
     cdef int32_t i, k, ti
     cdef bint waited
     for i in range(1, s.heap_len):
-        if s.heap_pos[s.heap[i].slot] != i or (s.heap[i].time < s.heap[(i - 1) >> 1].time or (
-                s.heap[i].time == s.heap[(i - 1) >> 1].time and s.heap[i].seq < s.heap[(i - 1) >> 1].seq)):
+        if s.heap_pos[s.heap[i].slot] != i or _before(&s.heap[i], &s.heap[(i - 1) >> 1]):
             return 12
     if s.heap_len > 0 and s.heap_pos[s.heap[0].slot] != 0:
         return 12
@@ -556,6 +555,15 @@ cdef class Engine:
         self._sync()
         self._raise_on_error()
         return self.s.now
+
+    def check_bookkeeping(self):
+        """The broken bookkeeping invariant's message (work items, drain calls,
+        the timer heap, counts), or None: what the debug build checks after
+        every event, here on demand in any build."""
+        cdef int32_t err
+        with nogil:
+            err = check_bookkeeping(&self.s)
+        return ERRORS[err] if err else None
 
     def peek(self):
         """Time (ns) of the next event, or -1 when none is left."""

@@ -498,6 +498,12 @@ cdef inline bint spin_pending(task_t* t, int64_t now) noexcept nogil:
     return t.sect_kind == SECT_IPI_WAIT and t.exec_start > now
 
 
+cdef inline bint preemptible(task_t* t, int64_t now) noexcept nogil:
+    """A pending reschedule may switch ``t`` out now: no non-preemptible
+    section left, nor a spin still waiting for its CPU to come back."""
+    return nonpreempt_left(t) == 0 and not spin_pending(t, now)
+
+
 cdef inline void rearm_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     """The CPU's next own event: a pending reschedule (at once, like the return
     from the interrupt that asked for it, so that every event of this instant is
@@ -526,7 +532,7 @@ cdef inline void rearm_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nog
                 when = t.exec_start + np
     if cpu.need_resched:
         np = nonpreempt_left(t)
-        if np == 0 and not spin_pending(t, now):
+        if preemptible(t, now):
             when = now
         elif np != NO_TIME and t.exec_start + np < when:
             when = t.exec_start + np

@@ -10,7 +10,7 @@ from pcpsim._rng cimport sample_duration, _uniform
 from pcpsim._mm cimport zone_lock, pcp_drain_all, nr_pcp_free, nr_pcp_high, flow_at_boundary
 from pcpsim._sched cimport (cpu_slot, task_slot, account_curr, schedule, rearm_curr_timer,
                             dequeue_task, sched_tick, wake_up_task, block_current, after_event, account_stats,
-                            nonpreempt_left, spin_pending)
+                            preemptible, spin_pending)
 from pcpsim._drain cimport (POOLS_PER_CPU, POOL_NORMAL, POOL_HIGHPRI, set_section, end_section,
                             item_alloc, pool_queue, drain_all_pages, drain_done, remote_step,
                             alloc_refill, alloc_retry, reclaim_done, reclaim_continue, kswapd_done, worker_next,
@@ -125,8 +125,7 @@ cdef inline void on_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nogil:
             burst_done(s, c, cpu.curr, now)
         elif t.flow_dir != 0 and flow_at_boundary(s, c, t):
             flow_event(s, c, cpu.curr, now)
-    if cpu.need_resched and (cpu.curr < 0 or (nonpreempt_left(&s.tasks[cpu.curr]) == 0
-                                              and not spin_pending(&s.tasks[cpu.curr], now))):
+    if cpu.need_resched and (cpu.curr < 0 or preemptible(&s.tasks[cpu.curr], now)):
         schedule(s, c, now)
     else:
         rearm_curr_timer(s, c, now)
