@@ -136,6 +136,7 @@ RUNNER = textwrap.dedent("""
 """)
 
 RUN_CASE = textwrap.dedent("""
+    import numpy as np
     import pcpsim as p
 
     def run_case(cfg):
@@ -168,9 +169,13 @@ RUN_CASE = textwrap.dedent("""
             armed = (a["heap_pos"] >= 0).nonzero()[0]
             a["heap_pos"][armed[0]], a["heap_pos"][armed[1]] = a["heap_pos"][armed[1]], a["heap_pos"][armed[0]]
 
+        def hide_bucket(a):                   # a wheel bucket with timers loses its bit: they would never fire
+            b = int((a["wheel_head"] >= 0).nonzero()[0][0])
+            a["wheel_bits"][b // 64] ^= np.uint64(1) << np.uint64(b % 64)
+
         out = {}
         for name, corrupt in (("conservation", more_free), ("runqueue", more_running), ("items", lose_items),
-                              ("calls", reopen_call), ("heap", misplace_timer)):
+                              ("calls", reopen_call), ("heap", misplace_timer), ("wheel", hide_bucket)):
             sim = p.Simulation(cfg)
             sim.run("100ms")                  # drain calls have been made by then
             corrupt(sim.arrays)
@@ -257,7 +262,8 @@ def test_the_debug_build_checks_invariants_in_the_loop(debug_runs) -> None:
     assert c["runqueue"] and "runqueue counts disagree" in c["runqueue"], c
     assert c["items"] and "a work item is lost" in c["items"], c
     assert c["calls"] and "a drain call neither finished" in c["calls"], c
-    assert c["heap"] and "the timer heap is out of order" in c["heap"], c
+    assert c["heap"] and "the timer queue is out of order" in c["heap"], c
+    assert c["wheel"] and "the timer queue is out of order" in c["wheel"], c
 
 
 def test_debug_runs_match_the_release_build(debug_runs) -> None:

@@ -9,6 +9,8 @@ TASK_STATS_DTYPE: np.dtype[np.void]
 CPU_DTYPE: np.dtype[np.void]
 CPU_STATS_DTYPE: np.dtype[np.void]
 HEAP_DTYPE: np.dtype[np.void]
+WHEEL_DTYPE: np.dtype[np.void]
+TIMER_WHEEL_SIZE: int
 HIST_STATS_DTYPE: np.dtype[np.void]
 PARAMS_DTYPE: np.dtype[np.void]
 ZONE_DTYPE: np.dtype[np.void]

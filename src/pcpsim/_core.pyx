@@ -7,13 +7,14 @@ cannot drift apart). The loop runs without the GIL and without a Python object
 or call per event; between calls the arrays are readable as they are.
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from numpy.random cimport bitgen_t
 
 import numpy as np
 
 from pcpsim._state cimport *
-from pcpsim._eventq cimport timer_arm, timer_cancel, next_event, ring_pop, heap_pop, _before
+from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, ring_pop, heap_pop, _before, _next_bucket, IN_WHEEL, FAR_BASE,
+                             BUCKET_NS, BUCKET_SHIFT, WHEEL_SIZE, WHEEL_MASK, WHEEL_SPAN)
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
     cpu_slot, task_slot, account_stats, enqueue_task, schedule, fair_curr, scan_leftmost, on_rt_period,
@@ -38,7 +39,7 @@ ERRORS = {
        "nothing while it has runnable tasks; or it has its running task queued too",
     10: "a work item is lost, or queued or held in two places",
     11: "a drain call neither finished, skipped nor deadlocked, and nobody is in it or waiting for it",
-    12: "the timer heap is out of order or its positions are wrong",
+    12: "the timer queue is out of order or its positions are wrong",
     13: "a task, pool or CPU count went negative",
 }
 
@@ -52,6 +53,7 @@ cdef task_stats_t _tstat0
 cdef cpu_t _cpu0
 cdef cpu_stats_t _cstat0
 cdef heap_entry_t _heap0
+cdef wheel_link_t _wheel0
 cdef hist_stats_t _hstat0
 cdef params_t _params0
 cdef zone_t _zone0
@@ -69,6 +71,8 @@ TASK_STATS_DTYPE = _struct_dtype(<task_stats_t[:1]> &_tstat0)
 CPU_DTYPE = _struct_dtype(<cpu_t[:1]> &_cpu0)
 CPU_STATS_DTYPE = _struct_dtype(<cpu_stats_t[:1]> &_cstat0)
 HEAP_DTYPE = _struct_dtype(<heap_entry_t[:1]> &_heap0)
+WHEEL_DTYPE = _struct_dtype(<wheel_link_t[:1]> &_wheel0)
+TIMER_WHEEL_SIZE = WHEEL_SIZE
 HIST_STATS_DTYPE = _struct_dtype(<hist_stats_t[:1]> &_hstat0)
 PARAMS_DTYPE = _struct_dtype(<params_t[:1]> &_params0)
 ZONE_DTYPE = _struct_dtype(<zone_t[:1]> &_zone0)
@@ -117,15 +121,62 @@ def hist_bucket_bounds():
     return lo
 
 
+cdef bint heap_broken(sim_t* s, heap_t* h) noexcept nogil:
+    cdef int32_t i
+    for i in range(h.len):
+        if s.heap_pos[h.e[i].slot] != h.base + i or (i > 0 and _before(&h.e[i], &h.e[(i - 1) >> 1])):
+            return True
+    return False
+
+
+cdef bint queue_broken(sim_t* s) noexcept nogil:
+    """The timer queue's structure (_eventq.pxd): both heaps in order, every
+    wheel bucket a consistent list of the slots due in it, each part holding
+    the timers of its distance from the wheel's start and no other."""
+    cdef int32_t b, k, prev, n = 0
+    cdef int64_t ahead
+    if heap_broken(s, &s.heap) or heap_broken(s, &s.far) or s.wheel_start % BUCKET_NS != 0:
+        return True
+    for k in range(s.heap.len):
+        if s.heap.e[k].time - s.wheel_start >= BUCKET_NS:
+            return True
+    for k in range(s.far.len):
+        if s.far.e[k].time - s.wheel_start < WHEEL_SPAN:
+            return True
+    for b in range(WHEEL_SIZE):
+        k = s.wheel_head[b]
+        if (k >= 0) != ((s.wheel_bits[b >> 6] >> (b & 63)) & 1):
+            return True
+        prev = -1
+        while k >= 0:
+            ahead = s.wheel[k].time - s.wheel_start
+            if (s.heap_pos[k] != IN_WHEEL or (prev >= 0 and s.wheel[k].prev != prev)
+                    or ahead < BUCKET_NS or ahead >= WHEEL_SPAN or ((s.wheel[k].time >> BUCKET_SHIFT) & WHEEL_MASK) != b):
+                return True
+            n += 1
+            if n > s.wheel_len:
+                return True
+            prev = k
+            k = s.wheel[k].next
+        if prev >= 0 and s.wheel[s.wheel_head[b]].prev != prev:
+            return True
+    if n != s.wheel_len:
+        return True
+    if s.wheel_next >= 0 and (s.wheel_len == 0 or s.wheel_next != s.wheel_start + (
+            (<int64_t>((_next_bucket(s) - (s.wheel_start >> BUCKET_SHIFT)) & WHEEL_MASK)) << BUCKET_SHIFT)):
+        return True
+    for k in range(s.nslot):
+        if s.heap_pos[k] == IN_WHEEL:
+            n -= 1
+    return n != 0
+
+
 cdef int32_t check_bookkeeping(sim_t* s) noexcept nogil:
-    """Work items, drain calls, the timer heap and the counts: the part of
+    """Work items, drain calls, the timer queue and the counts: the part of
     check_invariants that Engine.check_bookkeeping() also offers any build."""
     cdef int32_t i, k, ti
     cdef bint waited
-    for i in range(1, s.heap_len):
-        if s.heap_pos[s.heap[i].slot] != i or _before(&s.heap[i], &s.heap[(i - 1) >> 1]):
-            return 12
-    if s.heap_len > 0 and s.heap_pos[s.heap[0].slot] != 0:
+    if queue_broken(s):
         return 12
     # every work item: free, on one pool's worklist or in one worker's hands
     # (the per-CPU drain and vmstat items, the first 2 * ncpu, may be idle)
@@ -190,7 +241,7 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
         if cpu.curr >= 0:
             if s.tasks[cpu.curr].cpu != c or s.tasks[cpu.curr].state != TASK_RUNNABLE:
                 if not (s.tasks[cpu.curr].cpu == c and s.tasks[cpu.curr].state == TASK_SLEEPING
-                        and s.heap_pos[task_slot(s, cpu.curr)] >= 0):
+                        and s.heap_pos[task_slot(s, cpu.curr)] != -1):
                     return 2
         nr = 0
         i = cpu.rt_head
@@ -278,7 +329,7 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
             s.error = 1         # checked in every build: one comparison per event
             break
         s.now = now
-        if s.heap_len > 0 and e == &s.heap[0]:
+        if s.heap.len > 0 and e == &s.heap.e[0]:
             dispatch(s, heap_pop(s), now)
         elif s.ticks.len > 0 and e == &s.ticks.e[s.ticks.head]:
             c = ring_pop(&s.ticks)
@@ -303,7 +354,11 @@ ARRAY_SPECS = {
     "cpus": (CPU_DTYPE, "cpu"),
     "cpu_stats": (CPU_STATS_DTYPE, "cpu"),
     "heap": (HEAP_DTYPE, "slot"),
+    "far": (HEAP_DTYPE, "slot"),
     "heap_pos": (np.dtype(np.int32), "slot"),
+    "wheel": (WHEEL_DTYPE, "slot"),
+    "wheel_head": (np.dtype(np.int32), "bucket"),
+    "wheel_bits": (np.dtype(np.uint64), "bucket_word"),
     "hist_stats": (HIST_STATS_DTYPE, None),
     "hist_counts": (np.dtype(np.int64), None),
     "zones": (ZONE_DTYPE, None),
@@ -334,7 +389,8 @@ cdef void* _ptr(object arr):
 
 CACHE_LINE = 64
 # the arrays every event reads (and whose structs are whole cache lines)
-ALIGNED_ARRAYS = ("tasks", "task_stats", "cpus", "cpu_stats", "heap", "heap_pos", "tickq", "nowq", "pools",
+ALIGNED_ARRAYS = ("tasks", "task_stats", "cpus", "cpu_stats", "heap", "far", "heap_pos", "wheel", "wheel_head",
+                  "wheel_bits", "tickq", "nowq", "pools",
                   "zones")
 
 
@@ -384,7 +440,8 @@ cdef class Engine:
             a[name] = aligned(a[name])
         cdef int32_t ncpu = <int32_t>len(a["cpus"])
         cdef int32_t ntask = <int32_t>len(a["tasks"])
-        rows = {"task": ntask, "cpu": ncpu, "slot": ncpu * SLOTS_PER_CPU + ntask + 2}
+        rows = {"task": ntask, "cpu": ncpu, "slot": ncpu * SLOTS_PER_CPU + ntask + 2, "bucket": WHEEL_SIZE,
+                "bucket_word": WHEEL_SIZE // 64}
         for name, (dtype, kind) in ARRAY_SPECS.items():
             arr = a.get(name)
             if arr is None or arr.dtype != dtype or not arr.flags.c_contiguous or not arr.flags.writeable:
@@ -412,8 +469,14 @@ cdef class Engine:
         self.s.tstats = <task_stats_t*>_ptr(a["task_stats"])
         self.s.cpus = <cpu_t*>_ptr(a["cpus"])
         self.s.cstats = <cpu_stats_t*>_ptr(a["cpu_stats"])
-        self.s.heap = <heap_entry_t*>_ptr(a["heap"])
+        self.s.heap.e = <heap_entry_t*>_ptr(a["heap"])
+        self.s.far.e = <heap_entry_t*>_ptr(a["far"])
+        self.s.heap.base = 0
+        self.s.far.base = FAR_BASE
         self.s.heap_pos = <int32_t*>_ptr(a["heap_pos"])
+        self.s.wheel = <wheel_link_t*>_ptr(a["wheel"])
+        self.s.wheel_head = <int32_t*>_ptr(a["wheel_head"])
+        self.s.wheel_bits = <uint64_t*>_ptr(a["wheel_bits"])
         self.s.hist_stats = <hist_stats_t*>_ptr(a["hist_stats"])
         self.s.hist_counts = <int64_t*>_ptr(a["hist_counts"])
         self.s.zones = <zone_t*>_ptr(a["zones"])
@@ -445,7 +508,12 @@ cdef class Engine:
         self.s.ntrace, self.s.trace_dropped = k.ntrace, k.trace_dropped
         self.s.ticks.head, self.s.ticks.len = k.ticks_head, k.ticks_len
         self.s.nowq.head, self.s.nowq.len = k.nowq_head, k.nowq_len
-        self.s.heap_len = <int32_t>np.count_nonzero(a["heap_pos"] >= 0)
+        pos = a["heap_pos"]
+        self.s.heap.len = <int32_t>np.count_nonzero((pos >= 0) & (pos < FAR_BASE))
+        self.s.far.len = <int32_t>np.count_nonzero(pos >= FAR_BASE)
+        self.s.wheel_len = <int32_t>np.count_nonzero(pos == IN_WHEEL)
+        self.s.wheel_start = k.wheel_start
+        self.s.wheel_next = -1
         self.s.rng = <bitgen_t*>PyCapsule_GetPointer(self.bitgen.capsule, "BitGenerator")
 
     def start(self):
@@ -530,6 +598,7 @@ cdef class Engine:
         k.ntrace, k.trace_dropped = self.s.ntrace, self.s.trace_dropped
         k.ticks_head, k.ticks_len = self.s.ticks.head, self.s.ticks.len
         k.nowq_head, k.nowq_len = self.s.nowq.head, self.s.nowq.len
+        k.wheel_start = self.s.wheel_start
 
     def run(self, int64_t until, int64_t max_events=-1):
         """Process every event at or before ``until`` ns; return how many."""
@@ -558,7 +627,7 @@ cdef class Engine:
 
     def check_bookkeeping(self):
         """The broken bookkeeping invariant's message (work items, drain calls,
-        the timer heap, counts), or None: what the debug build checks after
+        the timer queue, counts), or None: what the debug build checks after
         every event, here on demand in any build."""
         cdef int32_t err
         with nogil:

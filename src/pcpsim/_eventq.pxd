@@ -1,132 +1,324 @@
 # cython: language_level=3
-"""The event queue: an indexed binary heap of timer slots and two FIFO rings
-(MODEL.md 1, 9).
+"""The event queue: a timer wheel with two indexed binary heaps, and two FIFO
+rings (MODEL.md 1, 9).
 
 Every timer (a CPU's tick, its current task's next self-event, a task's wakeup)
 owns one slot; arming a slot that is already armed moves it instead of adding a
-stale entry, so the heap never holds more than one entry per slot and the engine
+stale entry, so the queue never holds more than one entry per slot and the engine
 never allocates per event. Entries order by (time, sequence number), the sequence
 number being taken when the slot is armed: events at one instant run in the
-order they were scheduled.
+order they were scheduled. Any structure that pops in that total order gives the
+same run; this one is chosen for the cost per event.
+
+A binary heap of every armed timer costs a walk of log2(timers) levels per pop
+and per arm: at 4096 CPUs (16 k timers, 14 levels) about a third of the loop's
+instructions (callgrind, server-4096). So the timers
+are split by how far ahead they are (a calendar queue, as in Brown 1988, and the
+kernel's own timer wheel):
+- ``heap``: the timers due before the current bucket of the wheel ends: the
+  few that will fire next, and those armed behind the wheel's start;
+- the wheel: WHEEL_SIZE buckets of BUCKET_NS each, from the current bucket on,
+  a bucket being a list of slots in arming order (arming and cancelling cost
+  O(1)); when ``heap`` runs dry the next non-empty bucket (found in a bitmap)
+  is moved into it, unless a ring's next event comes before that bucket;
+- ``far``: the timers beyond the wheel's span (vmstat's second, long sleeps),
+  moved onto the wheel as it turns.
+
+``heap_pos[slot]`` says where a slot's timer is: -1 nowhere, IN_WHEEL on the
+wheel, FAR_BASE + i at ``far.e[i]``, else i at ``heap.e[i]``.
 """
-from libc.stdint cimport int32_t, int64_t
-from pcpsim._state cimport sim_t, heap_entry_t, ring_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
+from pcpsim._state cimport sim_t, heap_entry_t, heap_t, ring_t, NO_TIME
+
+cdef extern from *:
+    int __builtin_ctzll(unsigned long long x) nogil
+
+cdef enum:
+    BUCKET_SHIFT = 12                       # 4.096 us a bucket: a few timers each at 4096 CPUs
+    BUCKET_NS = 1 << BUCKET_SHIFT
+    WHEEL_SHIFT = 14
+    WHEEL_SIZE = 1 << WHEEL_SHIFT           # 16384 buckets: 67 ms
+    WHEEL_MASK = WHEEL_SIZE - 1
+    WHEEL_WORDS = WHEEL_SIZE // 64
+    IN_WHEEL = -2
+    WHEEL_SPAN = 1 << (BUCKET_SHIFT + WHEEL_SHIFT)
+    FAR_BASE = 1 << 30
 
 
 cdef inline bint _before(heap_entry_t* a, heap_entry_t* b) noexcept nogil:
     return a.time < b.time or (a.time == b.time and a.seq < b.seq)
 
 
-cdef inline void _sift_up(sim_t* s, int32_t i) noexcept nogil:
-    cdef heap_entry_t e = s.heap[i]
+# ---------------------------------------------------------------- heaps
+
+cdef inline void _sift_up(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
+    cdef heap_entry_t e = h.e[i]
     cdef int32_t parent
     while i > 0:
         parent = (i - 1) >> 1
-        if not _before(&e, &s.heap[parent]):
+        if not _before(&e, &h.e[parent]):
             break
-        s.heap[i] = s.heap[parent]
-        s.heap_pos[s.heap[i].slot] = i
+        h.e[i] = h.e[parent]
+        s.heap_pos[h.e[i].slot] = h.base + i
         i = parent
-    s.heap[i] = e
-    s.heap_pos[e.slot] = i
+    h.e[i] = e
+    s.heap_pos[e.slot] = h.base + i
 
 
-cdef inline int32_t _hole_down(sim_t* s, int32_t i, heap_entry_t* e) noexcept nogil:
+cdef inline int32_t _hole_down(sim_t* s, heap_t* h, int32_t i, heap_entry_t* e) noexcept nogil:
     """Move the hole at ``i`` down along the earlier child while that child is
     before ``e`` (all the way to a leaf when ``e`` is NULL); return where it ends."""
-    cdef int32_t n = s.heap_len
+    cdef int32_t n = h.len
     cdef int32_t child
     while True:
         child = 2 * i + 1
         if child >= n:
             break
-        if child + 1 < n and _before(&s.heap[child + 1], &s.heap[child]):
+        if child + 1 < n and _before(&h.e[child + 1], &h.e[child]):
             child += 1
-        if e != NULL and not _before(&s.heap[child], e):
+        if e != NULL and not _before(&h.e[child], e):
             break
-        s.heap[i] = s.heap[child]
-        s.heap_pos[s.heap[i].slot] = i
+        h.e[i] = h.e[child]
+        s.heap_pos[h.e[i].slot] = h.base + i
         i = child
     return i
 
 
-cdef inline void _sift_down(sim_t* s, int32_t i) noexcept nogil:
-    cdef heap_entry_t e = s.heap[i]
-    i = _hole_down(s, i, &e)
-    s.heap[i] = e
-    s.heap_pos[e.slot] = i
+cdef inline void _sift_down(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
+    cdef heap_entry_t e = h.e[i]
+    i = _hole_down(s, h, i, &e)
+    h.e[i] = e
+    s.heap_pos[e.slot] = h.base + i
 
 
-cdef inline void _heap_arm(sim_t* s, int32_t slot, int64_t when) noexcept nogil:
-    cdef int32_t i = s.heap_pos[slot]
-    if i < 0:
-        i = s.heap_len
-        s.heap_len += 1
-        s.heap[i].slot = slot
-        s.heap[i].time = when
-        s.heap[i].seq = s.seq
-        s.seq += 1
-        _sift_up(s, i)
+cdef inline void _heap_push(sim_t* s, heap_t* h, int32_t slot, int64_t when, int64_t seq) noexcept nogil:
+    cdef int32_t i = h.len
+    h.len += 1
+    h.e[i].slot = slot
+    h.e[i].time = when
+    h.e[i].seq = seq
+    _sift_up(s, h, i)
+
+
+cdef inline void _heap_remove(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
+    """Take the entry at ``i`` out (its slot's position is the caller's)."""
+    h.len -= 1
+    if i == h.len:
         return
-    s.heap[i].time = when
-    s.heap[i].seq = s.seq
-    s.seq += 1
-    _sift_up(s, i)
-    _sift_down(s, s.heap_pos[slot])
+    h.e[i] = h.e[h.len]
+    s.heap_pos[h.e[i].slot] = h.base + i
+    _sift_up(s, h, i)
+    _sift_down(s, h, s.heap_pos[h.e[i].slot] - h.base)
 
 
-cdef inline void _heap_cancel(sim_t* s, int32_t slot) noexcept nogil:
-    cdef int32_t i = s.heap_pos[slot]
-    if i < 0:
+cdef inline int32_t _heap_take_top(sim_t* s, heap_t* h) noexcept nogil:
+    """Floyd's pop: the hole goes down to a leaf along the earlier child (one
+    comparison a level), then the last entry rises from there (rarely more
+    than a level or two). Returns the slot taken off; its position is the
+    caller's."""
+    cdef int32_t slot = h.e[0].slot
+    cdef int32_t i
+    h.len -= 1
+    if h.len == 0:
+        return slot
+    i = _hole_down(s, h, 0, NULL)
+    h.e[i] = h.e[h.len]
+    _sift_up(s, h, i)
+    return slot
+
+
+# ---------------------------------------------------------------- the wheel
+
+cdef inline void _wheel_add(sim_t* s, int32_t slot, int64_t when, int64_t seq) noexcept nogil:
+    """Append to the bucket's list, so that it is in seq order (but for timers
+    brought in from ``far``, which come in time order): moved into ``heap`` in
+    that order, the many timers of one instant (a period boundary) need no
+    sifting. The first slot's ``prev`` is the last one."""
+    cdef int32_t b = <int32_t>((when >> BUCKET_SHIFT) & WHEEL_MASK)
+    cdef int32_t head = s.wheel_head[b]
+    s.wheel[slot].time = when
+    s.wheel[slot].seq = seq
+    s.wheel[slot].next = -1
+    if head >= 0:
+        s.wheel[slot].prev = s.wheel[head].prev
+        s.wheel[s.wheel[head].prev].next = slot
+        s.wheel[head].prev = slot
+    else:
+        s.wheel[slot].prev = slot
+        s.wheel_head[b] = slot
+        s.wheel_bits[b >> 6] |= (<uint64_t>1) << (b & 63)
+        if s.wheel_next >= 0 and when - s.wheel_next < 0:
+            s.wheel_next = (when >> BUCKET_SHIFT) << BUCKET_SHIFT
+    s.heap_pos[slot] = IN_WHEEL
+    s.wheel_len += 1
+
+
+cdef inline void _wheel_remove(sim_t* s, int32_t slot) noexcept nogil:
+    cdef int32_t b = <int32_t>((s.wheel[slot].time >> BUCKET_SHIFT) & WHEEL_MASK)
+    cdef int32_t head = s.wheel_head[b], nxt = s.wheel[slot].next, prv = s.wheel[slot].prev
+    s.wheel_len -= 1
+    if slot == head:
+        if nxt < 0:
+            s.wheel_head[b] = -1
+            s.wheel_bits[b >> 6] &= ~((<uint64_t>1) << (b & 63))
+            if s.wheel_next == (s.wheel[slot].time >> BUCKET_SHIFT) << BUCKET_SHIFT:
+                s.wheel_next = -1
+        else:
+            s.wheel[nxt].prev = prv          # the last one
+            s.wheel_head[b] = nxt
+        return
+    s.wheel[prv].next = nxt
+    if nxt >= 0:
+        s.wheel[nxt].prev = prv
+    else:
+        s.wheel[head].prev = prv
+
+
+cdef inline void _queue_add(sim_t* s, int32_t slot, int64_t when, int64_t seq) noexcept nogil:
+    """File an unarmed slot's timer where its distance from the wheel's start puts it."""
+    cdef int64_t ahead = when - s.wheel_start
+    if ahead < BUCKET_NS:
+        _heap_push(s, &s.heap, slot, when, seq)
+    elif ahead < WHEEL_SPAN:
+        _wheel_add(s, slot, when, seq)
+    else:
+        _heap_push(s, &s.far, slot, when, seq)
+
+
+cdef inline void _queue_remove(sim_t* s, int32_t slot) noexcept nogil:
+    cdef int32_t pos = s.heap_pos[slot]
+    if pos == -1:
         return
     s.heap_pos[slot] = -1
-    s.heap_len -= 1
-    if i == s.heap_len:
+    if pos == IN_WHEEL:
+        _wheel_remove(s, slot)
+    elif pos >= FAR_BASE:
+        _heap_remove(s, &s.far, pos - FAR_BASE)
+    else:
+        _heap_remove(s, &s.heap, pos)
+
+
+cdef inline int32_t _next_bucket(sim_t* s) noexcept nogil:
+    """The first non-empty bucket after the current one (the wheel is not empty)."""
+    cdef int32_t b = <int32_t>(((s.wheel_start >> BUCKET_SHIFT) + 1) & WHEEL_MASK)
+    cdef int32_t w = b >> 6
+    cdef uint64_t word = s.wheel_bits[w] & (~(<uint64_t>0) << (b & 63))
+    while word == 0:
+        w = (w + 1) & (WHEEL_WORDS - 1)
+        word = s.wheel_bits[w]
+    return (w << 6) + __builtin_ctzll(word)
+
+
+cdef inline void _wheel_advance(sim_t* s, int64_t start) noexcept nogil:
+    """Move the wheel's start on to ``start`` (a bucket boundary, with no timer
+    before it outside ``heap``), then bring the far timers now within the span
+    onto the wheel."""
+    cdef int32_t slot
+    s.wheel_start = start
+    while s.far.len > 0 and s.far.e[0].time - start < WHEEL_SPAN:
+        slot = s.far.e[0].slot
+        # the slot's entry stays far.e[0] while _queue_add files it elsewhere;
+        # taking it off the far heap then rewrites only the other slots' positions
+        _queue_add(s, slot, s.far.e[0].time, s.far.e[0].seq)
+        _heap_take_top(s, &s.far)
+
+
+cdef inline void _turn_wheel(sim_t* s, int64_t limit) noexcept nogil:
+    """``heap`` ran dry: make the next non-empty bucket current and move its
+    timers into ``heap``, unless a ring's event at ``limit`` comes before that
+    bucket. The wheel's start so never passes the next event, and timers armed
+    from there are never behind it (which would leave them all in ``heap``)."""
+    cdef int32_t b, slot, nxt
+    cdef int64_t start, cur
+    if s.wheel_len > 0:
+        if s.wheel_next < 0:       # the bitmap is searched once per bucket, not per event
+            b = _next_bucket(s)
+            cur = (s.wheel_start >> BUCKET_SHIFT) & WHEEL_MASK
+            s.wheel_next = s.wheel_start + ((<int64_t>((b - cur) & WHEEL_MASK)) << BUCKET_SHIFT)
+        start = s.wheel_next
+        b = <int32_t>((start >> BUCKET_SHIFT) & WHEEL_MASK)
+    else:
+        b = -1
+        start = (s.far.e[0].time >> BUCKET_SHIFT) << BUCKET_SHIFT
+    if start > limit:
+        # not yet: but keep the span ahead of the rings' events, or timers
+        # armed from there would pass it and pile up in ``far``
+        if limit - s.wheel_start >= WHEEL_SPAN // 2:
+            _wheel_advance(s, (limit >> BUCKET_SHIFT) << BUCKET_SHIFT)
         return
-    s.heap[i] = s.heap[s.heap_len]
-    s.heap_pos[s.heap[i].slot] = i
-    _sift_up(s, i)
-    _sift_down(s, s.heap_pos[s.heap[i].slot])
+    if b >= 0:
+        s.wheel_next = -1
+        slot = s.wheel_head[b]
+        s.wheel_head[b] = -1
+        s.wheel_bits[b >> 6] &= ~((<uint64_t>1) << (b & 63))
+        while slot >= 0:
+            nxt = s.wheel[slot].next
+            s.wheel_len -= 1
+            _heap_push(s, &s.heap, slot, s.wheel[slot].time, s.wheel[slot].seq)
+            slot = nxt
+    _wheel_advance(s, start)
 
 
 cdef inline int32_t heap_pop(sim_t* s) noexcept nogil:
-    """Take the top entry off (it fires now); return its slot. Floyd's pop: the
-    hole goes down to a leaf along the earlier child (one comparison a level),
-    then the last entry rises from there (rarely more than a level or two)."""
-    cdef int32_t slot = s.heap[0].slot
-    cdef int32_t i
+    """Take the top entry of ``heap`` off (it fires now); return its slot."""
+    cdef int32_t slot = _heap_take_top(s, &s.heap)
     s.heap_pos[slot] = -1
     s.nowq.live[slot] = -1
-    s.heap_len -= 1
-    if s.heap_len == 0:
-        return slot
-    i = _hole_down(s, 0, NULL)
-    s.heap[i] = s.heap[s.heap_len]
-    _sift_up(s, i)
     return slot
+
+
+cdef inline heap_entry_t* queue_top(sim_t* s, int64_t limit) noexcept nogil:
+    """The earliest timer of the heap, the wheel and far if it is due by
+    ``limit`` (the rings' next event), else perhaps NULL."""
+    if s.heap.len == 0:
+        if s.wheel_len == 0 and s.far.len == 0:
+            return NULL
+        _turn_wheel(s, limit)
+        if s.heap.len == 0:
+            return NULL
+    return &s.heap.e[0]
 
 
 cdef inline void timer_cancel(sim_t* s, int32_t slot) noexcept nogil:
     s.nowq.live[slot] = -1
-    _heap_cancel(s, slot)
+    _queue_remove(s, slot)
 
 
 cdef inline void timer_arm(sim_t* s, int32_t slot, int64_t when) noexcept nogil:
     """Arm (or move) ``slot`` to fire at ``when`` (>= now)."""
+    cdef int32_t pos = s.heap_pos[slot]
     if when == s.now:
-        _heap_cancel(s, slot)
+        _queue_remove(s, slot)
         ring_push(s, &s.nowq, slot, when)
-    else:
-        s.nowq.live[slot] = -1
-        _heap_arm(s, slot, when)
+        return
+    s.nowq.live[slot] = -1
+    if 0 <= pos < FAR_BASE and when - s.wheel_start < BUCKET_NS:
+        # moved within the heap: in place
+        s.heap.e[pos].time = when
+        s.heap.e[pos].seq = s.seq
+        s.seq += 1
+        _sift_up(s, &s.heap, pos)
+        _sift_down(s, &s.heap, s.heap_pos[slot])
+        return
+    _queue_remove(s, slot)
+    _queue_add(s, slot, when, s.seq)
+    s.seq += 1
 
 
 cdef inline bint timer_armed(sim_t* s, int32_t slot) noexcept nogil:
-    return s.heap_pos[slot] >= 0 or s.nowq.live[slot] >= 0
+    return s.heap_pos[slot] != -1 or s.nowq.live[slot] >= 0
 
 
 cdef inline int64_t timer_when(sim_t* s, int32_t slot) noexcept nogil:
-    return s.now if s.nowq.live[slot] >= 0 else s.heap[s.heap_pos[slot]].time
+    cdef int32_t pos
+    if s.nowq.live[slot] >= 0:
+        return s.now
+    pos = s.heap_pos[slot]
+    if pos == IN_WHEEL:
+        return s.wheel[slot].time
+    if pos >= FAR_BASE:
+        return s.far.e[pos - FAR_BASE].time
+    return s.heap.e[pos].time
 
 
 # ---------------------------------------------------------------- rings
@@ -210,8 +402,6 @@ cdef inline heap_entry_t* _earlier(heap_entry_t* a, heap_entry_t* b) noexcept no
 
 
 cdef inline heap_entry_t* next_event(sim_t* s) noexcept nogil:
-    """The earliest of the heap's top and the rings' heads, or NULL."""
-    cdef heap_entry_t* e = _earlier(ring_head(&s.ticks), ring_head(&s.nowq))
-    if s.heap_len > 0:
-        return _earlier(&s.heap[0], e)
-    return e
+    """The earliest of the timer queue's top and the rings' heads, or NULL."""
+    cdef heap_entry_t* r = _earlier(ring_head(&s.ticks), ring_head(&s.nowq))
+    return _earlier(queue_top(s, NO_TIME if r == NULL else r.time), r)

@@ -323,6 +323,17 @@ ctypedef struct heap_entry_t:
     int32_t slot
     int32_t _pad
 
+ctypedef struct heap_t:     # a binary heap of timer slots (see _eventq.pxd)
+    heap_entry_t* e
+    int32_t len
+    int32_t base            # heap_pos[slot] = base + the slot's index here
+
+ctypedef struct wheel_link_t:   # a slot's place on the timer wheel (see _eventq.pxd)
+    int64_t time
+    int64_t seq
+    int32_t next
+    int32_t prev
+
 ctypedef struct hist_stats_t:
     int64_t count
     int64_t total
@@ -472,6 +483,7 @@ ctypedef struct counters_t: # the engine's scalar state, saved with the arrays
     int32_t nowq_len
     int64_t ntrace
     int64_t trace_dropped
+    int64_t wheel_start
 
 ctypedef struct ring_t:     # a FIFO of timers already in (time, seq) order (see _eventq.pxd)
     heap_entry_t* e
@@ -488,7 +500,7 @@ ctypedef struct sim_t:
     int32_t ncpu
     int32_t ntask
     int32_t nslot
-    int32_t heap_len
+    int32_t wheel_len       # slots on the timer wheel
     int32_t error           # first invariant that failed (debug builds), 0 = none
     int32_t _pad
     params_t p
@@ -496,8 +508,14 @@ ctypedef struct sim_t:
     task_stats_t* tstats
     cpu_t* cpus
     cpu_stats_t* cstats
-    heap_entry_t* heap
-    int32_t* heap_pos       # slot -> index in heap, -1 when not armed
+    heap_t heap             # timers due before the wheel's current bucket ends
+    heap_t far              # timers beyond the wheel's span
+    int32_t* heap_pos       # slot -> where its timer is (see _eventq.pxd), -1 when not armed
+    wheel_link_t* wheel     # per slot
+    int32_t* wheel_head     # per bucket: first slot, -1 empty
+    uint64_t* wheel_bits    # a bit per non-empty bucket
+    int64_t wheel_start     # start (ns) of the current bucket
+    int64_t wheel_next      # start (ns) of the first non-empty bucket after it, -1 not known
     int64_t* hist_counts
     hist_stats_t* hist_stats
     bitgen_t* rng

@@ -383,7 +383,11 @@ class Simulation:
             "cpus": cpus,
             "cpu_stats": (ncpu, _core.CPU_STATS_DTYPE, 0),
             "heap": (nslot, _core.HEAP_DTYPE, 0),
+            "far": (nslot, _core.HEAP_DTYPE, 0),
             "heap_pos": (nslot, np.dtype(np.int32), -1),
+            "wheel": (nslot, _core.WHEEL_DTYPE, 0),
+            "wheel_head": (_core.TIMER_WHEEL_SIZE, np.dtype(np.int32), -1),
+            "wheel_bits": (_core.TIMER_WHEEL_SIZE // 64, np.dtype(np.uint64), 0),
             "hist_stats": (nhist, _core.HIST_STATS_DTYPE, 0),
             "hist_counts": (nhist * _core.HIST_NBUCKETS, np.dtype(np.int64), 0),
             "zones": zones,
@@ -536,7 +540,7 @@ class Simulation:
         """Bookkeeping invariants the native loop keeps (issue: reliability):
         every work item is free, queued on exactly one pool or in one worker's
         hands; every drain call finished, was skipped, deadlocked, or is the
-        one in progress or waiting for the mutex; the timer heap is in order;
+        one in progress or waiting for the mutex; the timer queue is in order;
         no count is negative. The debug build checks the same after every
         event. Raises AssertionError naming the broken one."""
         err = self._engine.check_bookkeeping()

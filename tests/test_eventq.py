@@ -1,0 +1,97 @@
+"""The timer queue (_eventq.pxd): a heap for the current bucket, a wheel of
+WHEEL_SIZE buckets of BUCKET_NS, and a heap for timers beyond the wheel's span.
+These runs arm timers at every distance, from the current bucket to several
+spans ahead, and check that each fires when it was armed for and that the
+structure stays consistent as the wheel turns and wraps."""
+from __future__ import annotations
+
+import numpy as np
+
+import pcpsim as p
+from pcpsim import _core
+
+BUCKET_NS = 1 << 12
+SPAN_NS = _core.TIMER_WHEEL_SIZE * BUCKET_NS
+MS = 1_000_000
+
+
+def test_the_wheel_span_is_what_the_queue_assumes() -> None:
+    # 16384 buckets of 4.096 us: 67 ms, so the 100 ms and 250 ms periods below are beyond it
+    assert SPAN_NS == 67_108_864
+
+
+def _periods_config(seed: int = 3) -> p.Config:
+    # FIFO periodic tasks, each alone at its priority on a CPU of its own:
+    # their wakeups come from timers in the current bucket (50 us), the wheel
+    # (1 ms, 20 ms), just past the span (70 ms) and far beyond it (250 ms)
+    periods = ["50us", "1ms", "20ms", "70ms", "250ms"]
+    return p.Config(
+        kernel="6.6", topology=p.Topology(1, len(periods)),
+        tasks=[p.periodic([c], per, "10us", prio=50, name=f"per-{per}") for c, per in enumerate(periods)],
+        duration="1s", seed=seed)
+
+
+def test_timers_at_every_distance_fire_on_time() -> None:
+    cfg = _periods_config()
+    res = p.run(cfg)
+    tasks = res.tasks
+    kinds = np.asarray(tasks["kind"])
+    ids = np.nonzero(kinds == _core.KINDS["periodic"])[0]
+    assert len(ids) == 5
+    for ti, per_ns in zip(ids, (50_000, 1 * MS, 20 * MS, 70 * MS, 250 * MS)):
+        # a release at 0, per, 2 per, ... up to 1 s: a late or lost timer loses a job
+        # (a release at 1 s itself is still running at the end)
+        releases = 1_000 * MS // per_ns + 1
+        assert tasks["nr_jobs"][ti] == releases - (1_000 * MS % per_ns == 0), (ti, per_ns)
+        assert tasks["deadline_misses"][ti] == 0
+        # alone on its CPU: it runs at its release, after the wakeup IPI (2 us) and the
+        # switch (2 us), or one more switch's cost when a tick's work is due then too;
+        # a timer a bucket late (4.096 us) would show
+        lat = res.wakeup_latency[int(ti)]
+        assert lat.count == releases
+        assert lat.min == 4_000 and lat.max <= 6_000, (ti, lat.min, lat.max)
+
+
+def test_queue_stays_consistent_while_the_wheel_turns_and_wraps() -> None:
+    # bursty tasks sleep from microseconds to a few spans (lognormal, sigma 2):
+    # timers land in every part of the queue and move between them
+    cfg = p.Config(kernel="6.6", topology=p.Topology(1, 4),
+                   tasks=[p.hog("all"), p.bursty("all", p.Dist("exp", "200us"), p.Dist("lognormal", "5ms", 2.0)),
+                          p.periodic([0], "90ms", "1ms", prio=10)],
+                   duration="600ms", seed=11)
+    sim = p.Simulation(cfg)
+    parts = {"heap": 0, "wheel": 0, "far": 0}
+    last = 0
+    for k in range(1, 301):
+        sim.run(f"{2 * k}ms")
+        sim.check()                         # heaps in order, buckets consistent, parts by distance
+        pos = sim.arrays["heap_pos"]
+        parts["heap"] += int(np.count_nonzero((pos >= 0) & (pos < 1 << 30)))
+        parts["wheel"] += int(np.count_nonzero(pos == -2))
+        parts["far"] += int(np.count_nonzero(pos >= 1 << 30))
+        t = sim.peek()
+        assert t >= last
+        last = t
+    assert min(parts.values()) > 0, parts  # every part was used
+    start = int(sim.arrays["counters"]["wheel_start"][0])
+    assert start > SPAN_NS * 8           # the wheel went round several times
+    # the stepped run is the straight run: the queue's structure changes nothing
+    straight = p.Simulation(cfg)
+    straight.run()
+    for name in ("tasks", "task_stats", "cpus", "cpu_stats", "hist_counts"):
+        assert np.array_equal(sim.arrays[name], straight.arrays[name]), name
+
+
+def test_step_takes_events_in_time_order_across_parts() -> None:
+    sim = p.Simulation(_periods_config(5))
+    sim.run("240ms")
+    times = []
+    for _ in range(20_000):
+        t = sim.peek()
+        if t < 0:
+            break
+        assert sim.step() == t
+        times.append(t)
+    assert times == sorted(times)
+    # the 250 ms release (armed far beyond the span at time 0) is among them, on time
+    assert 250 * MS in times
