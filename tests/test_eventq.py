@@ -10,8 +10,7 @@ import numpy as np
 import pcpsim as p
 from pcpsim import _core
 
-BUCKET_NS = 1 << 12
-SPAN_NS = _core.TIMER_WHEEL_SIZE * BUCKET_NS
+SPAN_NS = _core.TIMER_WHEEL_SIZE * _core.TIMER_BUCKET_NS
 MS = 1_000_000
 
 
@@ -66,9 +65,9 @@ def test_queue_stays_consistent_while_the_wheel_turns_and_wraps() -> None:
         sim.run(f"{2 * k}ms")
         sim.check()                         # heaps in order, buckets consistent, parts by distance
         pos = sim.arrays["heap_pos"]
-        parts["heap"] += int(np.count_nonzero((pos >= 0) & (pos < 1 << 30)))
-        parts["wheel"] += int(np.count_nonzero(pos == -2))
-        parts["far"] += int(np.count_nonzero(pos >= 1 << 30))
+        parts["heap"] += int(np.count_nonzero((pos >= 0) & (pos < _core.TIMER_FAR_BASE)))
+        parts["wheel"] += int(np.count_nonzero(pos == _core.TIMER_IN_WHEEL))
+        parts["far"] += int(np.count_nonzero(pos >= _core.TIMER_FAR_BASE))
         t = sim.peek()
         assert t >= last
         last = t

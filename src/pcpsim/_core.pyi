@@ -11,6 +11,9 @@ CPU_STATS_DTYPE: np.dtype[np.void]
 HEAP_DTYPE: np.dtype[np.void]
 WHEEL_DTYPE: np.dtype[np.void]
 TIMER_WHEEL_SIZE: int
+TIMER_BUCKET_NS: int
+TIMER_IN_WHEEL: int
+TIMER_FAR_BASE: int
 HIST_STATS_DTYPE: np.dtype[np.void]
 PARAMS_DTYPE: np.dtype[np.void]
 ZONE_DTYPE: np.dtype[np.void]

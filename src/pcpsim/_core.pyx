@@ -13,8 +13,8 @@ from numpy.random cimport bitgen_t
 import numpy as np
 
 from pcpsim._state cimport *
-from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, ring_pop, heap_pop, _before, _next_bucket, IN_WHEEL, FAR_BASE,
-                             BUCKET_NS, BUCKET_SHIFT, WHEEL_SIZE, WHEEL_MASK, WHEEL_SPAN)
+from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, ring_pop, heap_pop, _before, next_bucket_start,
+                             bucket_of, IN_WHEEL, FAR_BASE, BUCKET_NS, WHEEL_SIZE, WHEEL_SPAN)
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
     cpu_slot, task_slot, account_stats, enqueue_task, schedule, fair_curr, scan_leftmost, on_rt_period,
@@ -73,6 +73,9 @@ CPU_STATS_DTYPE = _struct_dtype(<cpu_stats_t[:1]> &_cstat0)
 HEAP_DTYPE = _struct_dtype(<heap_entry_t[:1]> &_heap0)
 WHEEL_DTYPE = _struct_dtype(<wheel_link_t[:1]> &_wheel0)
 TIMER_WHEEL_SIZE = WHEEL_SIZE
+TIMER_BUCKET_NS = BUCKET_NS
+TIMER_IN_WHEEL = IN_WHEEL       # heap_pos of a slot on the wheel
+TIMER_FAR_BASE = FAR_BASE       # heap_pos - this: a slot's index in the far heap
 HIST_STATS_DTYPE = _struct_dtype(<hist_stats_t[:1]> &_hstat0)
 PARAMS_DTYPE = _struct_dtype(<params_t[:1]> &_params0)
 ZONE_DTYPE = _struct_dtype(<zone_t[:1]> &_zone0)
@@ -151,7 +154,7 @@ cdef bint queue_broken(sim_t* s) noexcept nogil:
         while k >= 0:
             ahead = s.wheel[k].time - s.wheel_start
             if (s.heap_pos[k] != IN_WHEEL or (prev >= 0 and s.wheel[k].prev != prev)
-                    or ahead < BUCKET_NS or ahead >= WHEEL_SPAN or ((s.wheel[k].time >> BUCKET_SHIFT) & WHEEL_MASK) != b):
+                    or ahead < BUCKET_NS or ahead >= WHEEL_SPAN or bucket_of(s.wheel[k].time) != b):
                 return True
             n += 1
             if n > s.wheel_len:
@@ -162,8 +165,7 @@ cdef bint queue_broken(sim_t* s) noexcept nogil:
             return True
     if n != s.wheel_len:
         return True
-    if s.wheel_next >= 0 and (s.wheel_len == 0 or s.wheel_next != s.wheel_start + (
-            (<int64_t>((_next_bucket(s) - (s.wheel_start >> BUCKET_SHIFT)) & WHEEL_MASK)) << BUCKET_SHIFT)):
+    if s.wheel_next >= 0 and (s.wheel_len == 0 or s.wheel_next != next_bucket_start(s)):
         return True
     for k in range(s.nslot):
         if s.heap_pos[k] == IN_WHEEL:

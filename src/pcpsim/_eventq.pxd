@@ -129,12 +129,22 @@ cdef inline int32_t _heap_take_top(sim_t* s, heap_t* h) noexcept nogil:
 
 # ---------------------------------------------------------------- the wheel
 
+cdef inline int32_t bucket_of(int64_t t) noexcept nogil:
+    """The wheel bucket that time ``t`` falls in."""
+    return <int32_t>((t >> BUCKET_SHIFT) & WHEEL_MASK)
+
+
+cdef inline int64_t bucket_floor(int64_t t) noexcept nogil:
+    """The start of the bucket-long interval holding ``t``."""
+    return (t >> BUCKET_SHIFT) << BUCKET_SHIFT
+
+
 cdef inline void _wheel_add(sim_t* s, int32_t slot, int64_t when, int64_t seq) noexcept nogil:
     """Append to the bucket's list, so that it is in seq order (but for timers
     brought in from ``far``, which come in time order): moved into ``heap`` in
     that order, the many timers of one instant (a period boundary) need no
     sifting. The first slot's ``prev`` is the last one."""
-    cdef int32_t b = <int32_t>((when >> BUCKET_SHIFT) & WHEEL_MASK)
+    cdef int32_t b = bucket_of(when)
     cdef int32_t head = s.wheel_head[b]
     s.wheel[slot].time = when
     s.wheel[slot].seq = seq
@@ -148,20 +158,20 @@ cdef inline void _wheel_add(sim_t* s, int32_t slot, int64_t when, int64_t seq) n
         s.wheel_head[b] = slot
         s.wheel_bits[b >> 6] |= (<uint64_t>1) << (b & 63)
         if s.wheel_next >= 0 and when - s.wheel_next < 0:
-            s.wheel_next = (when >> BUCKET_SHIFT) << BUCKET_SHIFT
+            s.wheel_next = bucket_floor(when)
     s.heap_pos[slot] = IN_WHEEL
     s.wheel_len += 1
 
 
 cdef inline void _wheel_remove(sim_t* s, int32_t slot) noexcept nogil:
-    cdef int32_t b = <int32_t>((s.wheel[slot].time >> BUCKET_SHIFT) & WHEEL_MASK)
+    cdef int32_t b = bucket_of(s.wheel[slot].time)
     cdef int32_t head = s.wheel_head[b], nxt = s.wheel[slot].next, prv = s.wheel[slot].prev
     s.wheel_len -= 1
     if slot == head:
         if nxt < 0:
             s.wheel_head[b] = -1
             s.wheel_bits[b >> 6] &= ~((<uint64_t>1) << (b & 63))
-            if s.wheel_next == (s.wheel[slot].time >> BUCKET_SHIFT) << BUCKET_SHIFT:
+            if s.wheel_next == bucket_floor(s.wheel[slot].time):
                 s.wheel_next = -1
         else:
             s.wheel[nxt].prev = prv          # the last one
@@ -198,15 +208,18 @@ cdef inline void _queue_remove(sim_t* s, int32_t slot) noexcept nogil:
         _heap_remove(s, &s.heap, pos)
 
 
-cdef inline int32_t _next_bucket(sim_t* s) noexcept nogil:
-    """The first non-empty bucket after the current one (the wheel is not empty)."""
-    cdef int32_t b = <int32_t>(((s.wheel_start >> BUCKET_SHIFT) + 1) & WHEEL_MASK)
+cdef inline int64_t next_bucket_start(sim_t* s) noexcept nogil:
+    """Start (ns) of the first non-empty bucket after the current one (the
+    wheel is not empty)."""
+    cdef int32_t cur = bucket_of(s.wheel_start)
+    cdef int32_t b = (cur + 1) & WHEEL_MASK
     cdef int32_t w = b >> 6
     cdef uint64_t word = s.wheel_bits[w] & (~(<uint64_t>0) << (b & 63))
     while word == 0:
         w = (w + 1) & (WHEEL_WORDS - 1)
         word = s.wheel_bits[w]
-    return (w << 6) + __builtin_ctzll(word)
+    b = (w << 6) + __builtin_ctzll(word)
+    return s.wheel_start + ((<int64_t>((b - cur) & WHEEL_MASK)) << BUCKET_SHIFT)
 
 
 cdef inline void _wheel_advance(sim_t* s, int64_t start) noexcept nogil:
@@ -229,22 +242,20 @@ cdef inline void _turn_wheel(sim_t* s, int64_t limit) noexcept nogil:
     bucket. The wheel's start so never passes the next event, and timers armed
     from there are never behind it (which would leave them all in ``heap``)."""
     cdef int32_t b, slot, nxt
-    cdef int64_t start, cur
+    cdef int64_t start
     if s.wheel_len > 0:
         if s.wheel_next < 0:       # the bitmap is searched once per bucket, not per event
-            b = _next_bucket(s)
-            cur = (s.wheel_start >> BUCKET_SHIFT) & WHEEL_MASK
-            s.wheel_next = s.wheel_start + ((<int64_t>((b - cur) & WHEEL_MASK)) << BUCKET_SHIFT)
+            s.wheel_next = next_bucket_start(s)
         start = s.wheel_next
-        b = <int32_t>((start >> BUCKET_SHIFT) & WHEEL_MASK)
+        b = bucket_of(start)
     else:
         b = -1
-        start = (s.far.e[0].time >> BUCKET_SHIFT) << BUCKET_SHIFT
+        start = bucket_floor(s.far.e[0].time)
     if start > limit:
         # not yet: but keep the span ahead of the rings' events, or timers
         # armed from there would pass it and pile up in ``far``
         if limit - s.wheel_start >= WHEEL_SPAN // 2:
-            _wheel_advance(s, (limit >> BUCKET_SHIFT) << BUCKET_SHIFT)
+            _wheel_advance(s, bucket_floor(limit))
         return
     if b >= 0:
         s.wheel_next = -1
