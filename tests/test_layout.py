@@ -1,13 +1,17 @@
 """The engine's memory layout (issue 6): the structs every event reads are
-whole cache lines and their arrays start on one, also after a pickle round
-trip, so that a task's or a CPU's hot fields share as few lines as they can.
+whole cache lines and their arrays start on one, in one buffer on huge pages,
+also after a pickle round trip, so that a task's or a CPU's hot fields share
+as few lines (and pages) as they can.
 The runqueue aggregates the engine caches (leftmost, avg_vruntime sums) agree
 with the tasks they summarise."""
 from __future__ import annotations
 
+import mmap
 import pickle
+import sys
 
 import numpy as np
+import pytest
 
 import pcpsim as p
 from pcpsim import _core
@@ -37,26 +41,55 @@ def test_hot_structs_are_whole_cache_lines() -> None:
         assert 64 <= off and off + _core.TASK_DTYPE.fields[name][0].itemsize <= 128, name
 
 
-def test_hot_arrays_start_on_a_cache_line_also_after_a_pickle() -> None:
+def hot_layout(arrays: dict[str, np.ndarray]) -> list[int]:
+    """The hot arrays' start addresses, asserting that they follow each other
+    in one buffer, each on a cache line."""
+    starts = [arrays[name].ctypes.data for name in _core.HOT_ARRAYS]
+    for name, start, nxt in zip(_core.HOT_ARRAYS, starts, starts[1:]):
+        assert start % _core.CACHE_LINE == 0, name
+        assert nxt == start + -(-arrays[name].nbytes // _core.CACHE_LINE) * _core.CACHE_LINE, name
+    return starts
+
+
+def test_hot_arrays_share_one_buffer_on_cache_lines_also_after_a_pickle() -> None:
     sim = p.Simulation(small_server())
     sim.run("50ms")
     back = pickle.loads(pickle.dumps(sim))
-    for s in (sim, back):
-        for name in _core.ALIGNED_ARRAYS:
-            assert s.arrays[name].ctypes.data % _core.CACHE_LINE == 0, name
+    assert hot_layout(back.arrays)[0] != hot_layout(sim.arrays)[0]      # a buffer of its own
     back.run()
     sim.run()
     assert back.results() == sim.results()
 
 
-def test_aligned_copies_only_when_needed() -> None:
-    buf = np.zeros(1000 * _core.CPU_DTYPE.itemsize + 64, dtype=np.uint8)
-    off = (-buf.ctypes.data) % 64 + 16                      # deliberately 16 bytes off a line
-    arr = buf[off:off + 999 * _core.CPU_DTYPE.itemsize].view(_core.CPU_DTYPE)
-    arr["curr"] = np.arange(999)
-    out = _core.aligned(arr)
-    assert out.ctypes.data % 64 == 0 and out.dtype == arr.dtype and np.array_equal(out, arr)
-    assert _core.aligned(out) is out
+def test_pack_hot_keeps_every_value() -> None:
+    sim = p.Simulation(small_server())
+    sim.run("30ms")
+    copies = {name: arr.copy() for name, arr in sim.arrays.items()}
+    _core.pack_hot(copies)
+    hot_layout(copies)
+    for name, arr in sim.arrays.items():
+        assert copies[name].dtype == arr.dtype and copies[name].shape == arr.shape, name
+        assert copies[name].tobytes() == arr.tobytes(), name
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not hasattr(mmap, "MADV_HUGEPAGE"),
+                    reason="transparent huge pages are a Linux feature")
+def test_large_hot_buffer_is_advised_for_huge_pages() -> None:
+    cfg = small_server()
+    cfg.topology = p.Topology(nodes=2, cpus_per_node=256)       # a hot buffer of several MiB
+    sim = p.Simulation(cfg)
+    start = hot_layout(sim.arrays)[0]
+    assert start % _core.HUGE_PAGE == 0
+    with open("/proc/self/smaps") as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines):
+        lo, _, hi = line.split(" ", 1)[0].partition("-")
+        if hi and int(lo, 16) <= start < int(hi, 16):
+            flags = next(x for x in lines[i + 1:] if x.startswith("VmFlags:")).split()[1:]
+            assert "hg" in flags and "sh" not in flags      # MADV_HUGEPAGE, private (shmem has THP off)
+            break
+    else:
+        raise AssertionError("no mapping holds the hot buffer")
 
 
 def test_cached_runqueue_aggregates_match_the_tasks() -> None:

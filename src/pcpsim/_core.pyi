@@ -39,10 +39,11 @@ ITEM_KINDS: dict[str, int]
 ERRORS: dict[int, str]
 ARRAY_SPECS: dict[str, tuple[np.dtype[Any], str | None]]
 CACHE_LINE: int
-ALIGNED_ARRAYS: tuple[str, ...]
+HUGE_PAGE: int
+HOT_ARRAYS: tuple[str, ...]
 
 def hist_bucket_bounds() -> np.ndarray: ...
-def aligned(arr: np.ndarray) -> np.ndarray: ...
+def pack_hot(arrays: dict[str, np.ndarray]) -> None: ...
 
 class Engine:
     arrays: dict[str, np.ndarray]
