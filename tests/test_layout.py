@@ -35,8 +35,11 @@ def test_hot_structs_are_whole_cache_lines() -> None:
     # a runqueue walk reads only the first line of each task
     for name in ("rq_next", "policy", "prio", "weight", "state", "vruntime", "deadline"):
         assert _core.TASK_DTYPE.fields[name][1] + _core.TASK_DTYPE.fields[name][0].itemsize <= 64, name
-    # and every event's accounting of the current task only its second
-    for name in ("cat", "sect_kind", "exec_start", "sum_exec", "cpu_time", "remaining"):
+    # and every event's accounting of the current task, and a switch's of the
+    # task it stops and the one it starts (its wait, the slice start, the
+    # first-run latency), only its second
+    for name in ("cat", "sect_kind", "flow_dir", "np_on", "exec_start", "sum_exec", "cpu_time", "remaining",
+                 "wait_start", "prev_sum_exec", "first_run_pending"):
         off = _core.TASK_DTYPE.fields[name][1]
         assert 64 <= off and off + _core.TASK_DTYPE.fields[name][0].itemsize <= 128, name
 

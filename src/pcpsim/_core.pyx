@@ -567,6 +567,7 @@ cdef class Engine:
                 t.item = -1
                 t.stall_start = -1
                 t.rr_left = <int32_t>s.p.rr_ticks
+                t.np_on = t.np_len > 0
                 if t.kind == KIND_PERIODIC or t.kind == KIND_EXTDRAIN:
                     t.release = t.phase
                     t.state = TASK_SLEEPING

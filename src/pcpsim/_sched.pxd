@@ -485,7 +485,7 @@ cdef inline int64_t nonpreempt_left(task_t* t) noexcept nogil:
     cdef int64_t pos
     if t.sect_kind != SECT_NONE:
         return t.sect_left if t.sect_np else 0
-    if t.np_len <= 0:
+    if not t.np_on:
         return 0
     pos = t.sum_exec % t.np_every
     return t.np_len - pos if pos < t.np_len else 0

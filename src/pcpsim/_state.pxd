@@ -5,7 +5,7 @@ Each struct has a numpy structured dtype twin in ``_core.pyx`` (checked field by
 field at import); the arrays are owned by numpy so that a Simulation pickles by
 pickling its arrays.
 """
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint64_t
 from numpy.random cimport bitgen_t
 
 cdef extern from *:
@@ -140,34 +140,38 @@ ctypedef struct task_t:
     int64_t deadline        # EEVDF virtual deadline
     int64_t vlag            # EEVDF lag (or the RUN_TO_PARITY deadline stash while running)
     int64_t slice           # EEVDF request size (base slice or sched_setattr runtime)
-    # Line 1: what accounting the current task reads (update_curr, its timer).
-    int32_t kind
-    int32_t sect_kind       # kernel sections (MODEL.md 6, 7): CPU time spent in the kernel on the task's behalf
-    int32_t sect_np         # NP_PREEMPT_OFF or NP_IRQS_OFF: cannot be preempted
-    int32_t cat             # CPU-time category of what the task is doing now
-    int32_t flow_dir        # page flow of allocators (MODEL.md 6.1): -1 allocates, +1 frees, 0 none
-    int32_t zone
-    int32_t flags           # TF_* above
-    int32_t rr_left         # RR ticks left
+    # Line 1: what every event of the current task and every switch read and
+    # write (update_curr, its timer, __schedule() for prev and next), so that
+    # a hog or a woken task touches two lines; the kinds and flags fit 16 bits.
+    int16_t kind
+    int16_t sect_kind       # kernel sections (MODEL.md 6, 7): CPU time spent in the kernel on the task's behalf
+    int16_t sect_np         # NP_PREEMPT_OFF or NP_IRQS_OFF: cannot be preempted
+    int16_t cat             # CPU-time category of what the task is doing now
+    int16_t flow_dir        # page flow of allocators (MODEL.md 6.1): -1 allocates, +1 frees, 0 none
+    int16_t np_on           # np_len > 0 (set at the start), so the check needs no other line
+    int16_t first_run_pending
+    int16_t _pad1
     int64_t exec_start      # progress (vruntime, remaining, rt_time) accounted up to here
     int64_t sum_exec        # sum_exec_runtime as the scheduler sees it
     int64_t cpu_time        # CPU time (statistics: account_stats() at every event)
     int64_t remaining       # CPU work left in the current burst; -1 = forever
-    # then what sections, page flows and wakeups use
+    int64_t wait_start
+    int64_t prev_sum_exec   # prev_sum_exec_runtime, set at every pick
+    # Line 2: what sections and page flows use
     int64_t sect_left       # CPU time left in the section; NO_TIME = until told
     int64_t flow_ns         # one net page per flow_ns of CPU time
     int64_t flow_acc        # CPU ns accumulated towards the next page
     int64_t held            # pages this task holds (in_use it may free)
     int64_t np_len          # non-preemptible span at the start of every np_every of CPU time
     int64_t np_every
-    int64_t wait_start
-    int64_t release         # periodic: release time of the current job
-    # configuration and rarer state (a pick reads the first line of it)
-    int64_t prev_sum_exec   # prev_sum_exec_runtime, set at every pick
+    int32_t zone
+    int32_t flags           # TF_* above
+    int32_t rr_left         # RR ticks left
     int32_t hist            # first histogram id (wake-up latency; +1 response time), -1 none
+    # configuration and rarer state
+    int64_t release         # periodic: release time of the current job
     int32_t run_dist
     int32_t sleep_dist
-    int32_t first_run_pending
     int64_t period
     int64_t runtime
     int64_t phase
@@ -186,8 +190,8 @@ ctypedef struct task_t:
     int32_t link            # idle-worker list / mutex waiters
     int32_t wait_call       # the record of a drain call waiting for pcpu_drain_mutex, -1 none
     int32_t progress        # direct reclaim / kswapd: the last chunk reclaimed pages
-    int64_t _pad2           # to 320 bytes: with the array 64-byte aligned, lines 0 and 1 above
-                            # are each task's first two cache lines
+    int64_t _pad2           # to 320 bytes: with the array 64-byte aligned, lines 0, 1 and 2
+    int64_t _pad3           # above are each task's first three cache lines
 
 ctypedef struct task_stats_t:
     int64_t wait_time
