@@ -1,0 +1,119 @@
+"""Compare the event loop of two builds in one process, run in alternating chunks.
+
+On a shared VM the wall time of one run moves by 30-50 % from one run to the
+next (the neighbours' load on the memory system), so two builds timed one after
+the other differ by more than most changes to the loop. Here both builds'
+engines run the same simulation in one process, taking turns every ``--chunk``
+of simulated time (which one goes first alternates), so that a slow spell of
+the machine costs both alike; the median of the per-chunk time ratios is the
+figure to read. Two copies of one build give its noise floor (about +-5 % for
+``server-4096`` here).
+
+A build is a directory holding an installed ``pcpsim`` (``pip install --target``)::
+
+    git worktree add /tmp/old <commit>
+    pip install --no-deps --no-build-isolation --target /tmp/old_site /tmp/old
+    pip install --no-deps --no-build-isolation --target /tmp/new_site .
+    python benchmarks/compare_builds.py /tmp/old_site /tmp/new_site --until 1.5s
+
+The first build's Python layer builds the simulation; every build's engine then
+starts from a copy of its arrays, converted field by field to that build's
+struct layout (a field a build adds starts at zero). Both must process the same
+events: the script stops with an error if they do not.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import glob
+import importlib.util
+import os
+import statistics
+import sys
+import time
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+
+def load_core(site: str) -> ModuleType:
+    """The ``pcpsim._core`` extension of the build installed in ``site``, as a
+    module object of its own (not in ``sys.modules``)."""
+    found = glob.glob(os.path.join(site, "pcpsim", "_core*.so")) + glob.glob(os.path.join(site, "pcpsim", "_core*.pyd"))
+    if not found:
+        raise SystemExit(f"{site}: no pcpsim/_core extension there (install a build with pip install --target)")
+    spec = importlib.util.spec_from_file_location("pcpsim._core", found[0])
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def convert(arrays: dict[str, np.ndarray], core: ModuleType) -> dict[str, np.ndarray]:
+    """A copy of ``arrays`` in ``core``'s struct layouts."""
+    out = {}
+    for name, arr in arrays.items():
+        want = core.ARRAY_SPECS[name][0] if name in core.ARRAY_SPECS else arr.dtype
+        if want == arr.dtype:
+            out[name] = arr.copy()
+            continue
+        out[name] = np.zeros(arr.shape, dtype=want)
+        for field in arr.dtype.names or ():
+            if field in want.names:
+                out[name][field] = arr[field]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("sites", nargs="+", help="directories with an installed pcpsim; the first is the reference")
+    ap.add_argument("--scenario", default="server-4096", help="a built-in scenario (default: server-4096)")
+    ap.add_argument("--strategy", default="workqueue", help="drain strategy (default: workqueue)")
+    ap.add_argument("--chunk", default="20ms", help="simulated time per turn (default: 20ms)")
+    ap.add_argument("--until", default="1s", help="simulated time in all (default: 1s)")
+    args = ap.parse_args(argv)
+    if len(args.sites) < 2:
+        ap.error("give at least two builds")
+    sys.path.insert(0, args.sites[0])
+    import pcpsim
+    from pcpsim import scenarios
+    from pcpsim.config import parse_duration
+
+    chunk, until = parse_duration(args.chunk, "--chunk"), parse_duration(args.until, "--until")
+    cfg = scenarios.SCENARIOS[args.scenario].build(args.strategy)
+    cfg.duration = until
+    sim = pcpsim.Simulation(cfg)
+    _, (arrays, bitgen, started) = sim._engine.__reduce__()
+    # one engine per argument, so that one build given twice shows its noise floor
+    engines: list[Any] = []
+    for site in args.sites:
+        core = load_core(site)
+        engines.append(core.Engine(convert(arrays, core), copy.deepcopy(bitgen), started))
+    times: list[list[float]] = [[] for _ in engines]
+    order = list(range(len(engines)))
+    t, turn = 0, 0
+    while t < until:
+        t = min(t + chunk, until)
+        for i in order if turn % 2 == 0 else order[::-1]:
+            w = time.perf_counter()
+            engines[i].run(t)
+            times[i].append(time.perf_counter() - w)
+        turn += 1
+        events = {engine.events for engine in engines}
+        if len(events) != 1:
+            raise SystemExit(f"the builds processed different events by t={t} ns: {sorted(events)}")
+    n = engines[0].events
+    print(f"{args.scenario} ({args.strategy}), {until / 1e9:g} simulated s in {turn} chunks, {n} events")
+    for i, site in enumerate(args.sites):
+        total = sum(times[i])
+        line = f"  {site}: {total:.3f} s, {n / total / 1e6:.2f} M events/s"
+        if i:
+            ratios = [a / b for a, b in zip(times[i], times[0])]
+            line += f", time vs the first: median chunk {statistics.median(ratios):.3f}, total {total / sum(times[0]):.3f}"
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
