@@ -427,7 +427,7 @@ def pack_hot(dict arrays):
     transparent huge pages where the kernel has them. At thousands of CPUs
     consecutive events touch different CPUs' rows: spread over a dozen arrays
     on 4 KiB pages, most of those touches also missed the TLB (on a VM, a walk
-    of two page tables). Measured: 0.94-0.97x the time of server-4096 (in
+    of two page tables). Measured: 0.94-1.00x the time of server-4096 (in
     turns, benchmarks/compare_builds.py), up to a fifth less at 2048 CPUs."""
     cdef Py_ssize_t off = 0
     raw = _hot_buffer(sum(_line_up(arrays[name].nbytes) for name in HOT_ARRAYS))
