@@ -1,6 +1,7 @@
 """benchmarks/compare_builds.py: two builds' engines on one simulation, in turns.
 Given the installed build twice, both engines must process exactly the events
-(and reach the state) of a straight run; a directory without a build is refused."""
+of a straight run; arrays convert field by field between layouts; a directory
+without a build is refused."""
 from __future__ import annotations
 
 import importlib.util

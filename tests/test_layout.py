@@ -50,7 +50,7 @@ def hot_layout(arrays: dict[str, np.ndarray]) -> list[int]:
     starts = [arrays[name].ctypes.data for name in _core.HOT_ARRAYS]
     for name, start, nxt in zip(_core.HOT_ARRAYS, starts, starts[1:]):
         assert start % _core.CACHE_LINE == 0, name
-        assert nxt == start + -(-arrays[name].nbytes // _core.CACHE_LINE) * _core.CACHE_LINE, name
+        assert nxt == start + _core._line_up(arrays[name].nbytes), name
     return starts
 
 
