@@ -292,8 +292,8 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
 cdef inline void dispatch(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
     cdef int32_t c, kind, ti
     if slot < s.ncpu * SLOTS_PER_CPU:
-        c = slot // SLOTS_PER_CPU
-        kind = slot - c * SLOTS_PER_CPU
+        kind = SLOT_CURR if slot < s.ncpu else slot // s.ncpu     # see cpu_slot()
+        c = slot - kind * s.ncpu
         s.cstats[c].events += 1
         if kind == SLOT_CURR:
             on_curr_timer(s, c, now)
@@ -588,7 +588,7 @@ cdef class Engine:
                     enqueue_task(s, t.cpu, ti, True)
             for c in range(s.ncpu):
                 if s.p.vmstat_ns > 0:
-                    timer_arm(s, cpu_slot(c, SLOT_VMSTAT), 1000000000)
+                    timer_arm(s, cpu_slot(s, c, SLOT_VMSTAT), 1000000000)
                 first = NO_TIME
                 for k in range(s.p.nsources):
                     src = &s.sources[c * s.p.nsources + k]
@@ -602,7 +602,7 @@ cdef class Engine:
                     if s.source_next[c * s.p.nsources + k] < first:
                         first = s.source_next[c * s.p.nsources + k]
                 if first != NO_TIME:
-                    timer_arm(s, cpu_slot(c, SLOT_WORKGEN), first)
+                    timer_arm(s, cpu_slot(s, c, SLOT_WORKGEN), first)
             if s.p.sample_ns > 0 and s.sample_cap > 0:
                 timer_arm(s, s.nslot - 1, 0)
             if s.nhotplug > 0:

@@ -83,9 +83,9 @@ cdef inline void pool_rearm(sim_t* s, int32_t c) noexcept nogil:
         if pools[k].mayday_at < when:
             when = pools[k].mayday_at
     if when == NO_TIME:
-        timer_cancel(s, cpu_slot(c, SLOT_POOL))
+        timer_cancel(s, cpu_slot(s, c, SLOT_POOL))
     else:
-        timer_set(s, cpu_slot(c, SLOT_POOL), when)
+        timer_set(s, cpu_slot(s, c, SLOT_POOL), when)
 
 
 cdef inline void pool_need_worker(sim_t* s, int32_t pi, int64_t now) noexcept nogil:
@@ -313,7 +313,7 @@ cdef inline bint drain_all_pages(sim_t* s, int32_t c, int32_t ti, int32_t zone, 
             tc = s.target_cpus[k]
             s.cpus[tc].ipi_call = k
             trace(s, now, c, TR_IPI_RAISE, tc, -1, 0)
-            timer_arm(s, cpu_slot(tc, SLOT_IPI), now if tc == c else now + s.p.ipi_latency_ns)
+            timer_arm(s, cpu_slot(s, tc, SLOT_IPI), now if tc == c else now + s.p.ipi_latency_ns)
         return True
     # workqueue / kthread: queue the per-CPU drain work, then flush_work() each
     for k in range(n):
@@ -482,11 +482,11 @@ cdef inline void on_ipi(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     account_curr(s, c, now)
     if cpu.curr >= 0 and s.tasks[cpu.curr].sect_kind != SECT_NONE and s.tasks[cpu.curr].sect_np == NP_IRQS_OFF:
         np = nonpreempt_left(&s.tasks[cpu.curr])
-        timer_arm(s, cpu_slot(c, SLOT_IPI), s.tasks[cpu.curr].exec_start + np)
+        timer_arm(s, cpu_slot(s, c, SLOT_IPI), s.tasks[cpu.curr].exec_start + np)
         return
     if cpu.curr >= 0 and s.tasks[cpu.curr].sect_kind == SECT_NONE and nonpreempt_left(&s.tasks[cpu.curr]) > 0:
         np = nonpreempt_left(&s.tasks[cpu.curr])
-        timer_arm(s, cpu_slot(c, SLOT_IPI), s.tasks[cpu.curr].exec_start + np)
+        timer_arm(s, cpu_slot(s, c, SLOT_IPI), s.tasks[cpu.curr].exec_start + np)
         return
     cpu.ipi_call = -1
     s.cstats[c].ipis += 1

@@ -18,8 +18,12 @@ from pcpsim._mm cimport flow_pages, flow_boundary_ns
 from pcpsim._trace cimport trace
 
 
-cdef inline int32_t cpu_slot(int32_t c, int32_t kind) noexcept nogil:
-    return c * SLOTS_PER_CPU + kind
+cdef inline int32_t cpu_slot(sim_t* s, int32_t c, int32_t kind) noexcept nogil:
+    """CPU ``c``'s timer of kind ``kind``. Slots are numbered kind by kind, so
+    that the timers one kind of event sweeps across the CPUs (SLOT_CURR at every
+    tick instant) are adjacent: their queue state (heap_pos, now_live) is 12
+    bytes per CPU in the sweep, not a cache line."""
+    return kind * s.ncpu + c
 
 
 cdef inline int32_t task_slot(sim_t* s, int32_t ti) noexcept nogil:
@@ -382,7 +386,7 @@ cdef inline void fair_server_rearm(sim_t* s, int32_t c, int64_t now) noexcept no
     """The deferred fair server (6.12+): wake up at the zero-laxity point of the
     period when fair tasks are starved by RT, stop when the budget is used."""
     cdef cpu_t* cpu = &s.cpus[c]
-    cdef int32_t slot = cpu_slot(c, SLOT_FAIR_SERVER)
+    cdef int32_t slot = cpu_slot(s, c, SLOT_FAIR_SERVER)
     cdef int64_t left, when
     if not s.p.fair_server:
         return
@@ -436,8 +440,8 @@ cdef inline void _update_curr(sim_t* s, int32_t c, int64_t now, bint sched) noex
         if not is_fair(t):
             if s.p.rt_throttle:
                 cpu.rt_time += delta
-                if not timer_armed(s, cpu_slot(c, SLOT_RT_PERIOD)):
-                    timer_arm(s, cpu_slot(c, SLOT_RT_PERIOD), (now // s.p.rt_period + 1) * s.p.rt_period)
+                if not timer_armed(s, cpu_slot(s, c, SLOT_RT_PERIOD)):
+                    timer_arm(s, cpu_slot(s, c, SLOT_RT_PERIOD), (now // s.p.rt_period + 1) * s.p.rt_period)
         else:
             t.vruntime += calc_delta_fair(delta, t.weight, t.wmult)
             update_min_vruntime(s, cpu)
@@ -510,7 +514,7 @@ cdef inline void rearm_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nog
     seen first; or when the current non-preemptible section ends), else the end
     of the current task's kernel section, burst or pcp boundary."""
     cdef cpu_t* cpu = &s.cpus[c]
-    cdef int32_t slot = cpu_slot(c, SLOT_CURR)
+    cdef int32_t slot = cpu_slot(s, c, SLOT_CURR)
     cdef task_t* t
     cdef int64_t when = NO_TIME, np
     if cpu.curr < 0:
@@ -737,7 +741,7 @@ cdef inline void on_rt_period(sim_t* s, int32_t c, int64_t now) noexcept nogil:
         if cpu.rt_head >= 0:
             cpu.need_resched = 1
     if cpu.rt_time > 0 or cpu.rt_head >= 0:
-        timer_arm(s, cpu_slot(c, SLOT_RT_PERIOD), now + s.p.rt_period)
+        timer_arm(s, cpu_slot(s, c, SLOT_RT_PERIOD), now + s.p.rt_period)
     if cpu.need_resched:
         resched_curr(s, c, now)
 

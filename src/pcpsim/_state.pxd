@@ -105,7 +105,8 @@ cdef enum:
     DIST_EXP = 1
     DIST_LOGNORMAL = 2
 
-# timer slots per CPU; task wakeup timers follow the CPU slots (ticks have
+# timer slots per CPU, numbered kind by kind (slot = kind * ncpu + cpu, see
+# cpu_slot()); task wakeup timers follow the CPU slots (ticks have
 # their own queue, see _eventq.pxd)
 cdef enum:
     SLOT_CURR = 0       # current task: end of its burst, section, pcp boundary; a pending resched

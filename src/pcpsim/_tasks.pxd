@@ -185,7 +185,7 @@ cdef inline void on_workgen(sim_t* s, int32_t c, int64_t now) noexcept nogil:
         if nxt[k] < earliest:
             earliest = nxt[k]
     if earliest != NO_TIME:
-        timer_arm(s, cpu_slot(c, SLOT_WORKGEN), earliest)
+        timer_arm(s, cpu_slot(s, c, SLOT_WORKGEN), earliest)
     after_event(s, c, now)
 
 
@@ -198,7 +198,7 @@ cdef inline void on_vmstat(sim_t* s, int32_t c, int64_t now) noexcept nogil:
         s.items[i].cpu_left = s.p.vmstat_ns
         s.items[i].sleep_at = -1
         pool_queue(s, c * POOLS_PER_CPU + POOL_NORMAL, i, now)
-    timer_arm(s, cpu_slot(c, SLOT_VMSTAT), now + 1000000000)
+    timer_arm(s, cpu_slot(s, c, SLOT_VMSTAT), now + 1000000000)
     after_event(s, c, now)
 
 
