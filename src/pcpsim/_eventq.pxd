@@ -369,6 +369,15 @@ cdef inline void ring_push(sim_t* s, ring_t* r, int32_t slot, int64_t when) noex
     r.len += 1
 
 
+cdef inline void _ring_advance(ring_t* r) noexcept nogil:
+    """Drop the head entry. An emptied ring starts again at entry 0: the
+    same-instant ring then reuses the lines of its first entries, instant after
+    instant, instead of walking its whole capacity (2.7 MB at 4096 CPUs) and
+    pushing the machine's state out of the cache with it."""
+    r.len -= 1
+    r.head = 0 if r.len == 0 else (r.head + 1) % r.cap
+
+
 cdef inline heap_entry_t* ring_head(ring_t* r) noexcept nogil:
     """The first live entry (stale ones at the head are dropped), or NULL."""
     cdef heap_entry_t* e
@@ -376,16 +385,14 @@ cdef inline heap_entry_t* ring_head(ring_t* r) noexcept nogil:
         e = &r.e[r.head]
         if r.live[e.slot] == e.seq:
             return e
-        r.head = (r.head + 1) % r.cap
-        r.len -= 1
+        _ring_advance(r)
     return NULL
 
 
 cdef inline int32_t ring_pop(ring_t* r) noexcept nogil:
     """Remove the head entry (it fires now); return its slot."""
     cdef int32_t slot = r.e[r.head].slot
-    r.head = (r.head + 1) % r.cap
-    r.len -= 1
+    _ring_advance(r)
     r.live[slot] = -1
     return slot
 
