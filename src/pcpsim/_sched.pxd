@@ -26,6 +26,12 @@ cdef inline int32_t cpu_slot(sim_t* s, int32_t c, int32_t kind) noexcept nogil:
     return kind * s.ncpu + c
 
 
+cdef inline int32_t cpu_slot_kind(sim_t* s, int32_t slot) noexcept nogil:
+    """The kind of CPU timer ``slot`` (< ncpu * SLOTS_PER_CPU); its CPU is
+    ``slot - kind * ncpu``."""
+    return SLOT_CURR if slot < s.ncpu else slot // s.ncpu
+
+
 cdef inline int32_t task_slot(sim_t* s, int32_t ti) noexcept nogil:
     return s.ncpu * SLOTS_PER_CPU + ti
 
