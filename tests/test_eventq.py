@@ -77,7 +77,7 @@ def test_queue_stays_consistent_while_the_wheel_turns_and_wraps() -> None:
     # the stepped run is the straight run: the queue's structure changes nothing
     straight = p.Simulation(cfg)
     straight.run()
-    for name in ("tasks", "task_stats", "cpus", "cpu_stats", "hist_counts"):
+    for name in ("tasks", "task_counts", "task_stats", "cpus", "cpu_stats", "hist_counts"):
         assert np.array_equal(sim.arrays[name], straight.arrays[name]), name
 
 

@@ -186,7 +186,7 @@ def test_same_seed_same_results_other_seed_differs() -> None:
         sim.run()
     for k, v in _arrays(a).items():
         assert np.array_equal(v, b.arrays[k]), k
-    assert not np.array_equal(a.arrays["task_stats"], c.arrays["task_stats"])
+    assert not np.array_equal(a.arrays["task_counts"], c.arrays["task_counts"])
 
 
 def test_stepped_and_pickled_runs_equal_a_straight_run() -> None:

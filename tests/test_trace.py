@@ -77,7 +77,7 @@ def test_tracing_changes_nothing_and_a_full_buffer_says_so() -> None:
     plain.run()
     small = p.Simulation(cfg, trace=100)
     small.run()
-    for name in ("task_stats", "cpu_stats", "zones", "calls"):
+    for name in ("task_counts", "task_stats", "cpu_stats", "zones", "calls"):
         assert np.array_equal(plain.arrays[name], small.arrays[name]), name
     assert trace.dropped(small) > 0
     text = trace.to_ftrace(small)

@@ -5,6 +5,7 @@ import numpy as np
 
 # numpy dtypes of the engine's C structs (derived from _state.pxd)
 TASK_DTYPE: np.dtype[np.void]
+TASK_COUNTS_DTYPE: np.dtype[np.void]
 TASK_STATS_DTYPE: np.dtype[np.void]
 CPU_DTYPE: np.dtype[np.void]
 CPU_STATS_DTYPE: np.dtype[np.void]

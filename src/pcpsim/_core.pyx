@@ -57,6 +57,7 @@ cdef object _struct_dtype(object view):
 
 
 cdef task_t _task0
+cdef task_counts_t _tcount0
 cdef task_stats_t _tstat0
 cdef cpu_t _cpu0
 cdef cpu_stats_t _cstat0
@@ -75,6 +76,7 @@ cdef counters_t _counters0
 cdef trace_t _trace0
 
 TASK_DTYPE = _struct_dtype(<task_t[:1]> &_task0)
+TASK_COUNTS_DTYPE = _struct_dtype(<task_counts_t[:1]> &_tcount0)
 TASK_STATS_DTYPE = _struct_dtype(<task_stats_t[:1]> &_tstat0)
 CPU_DTYPE = _struct_dtype(<cpu_t[:1]> &_cpu0)
 CPU_STATS_DTYPE = _struct_dtype(<cpu_stats_t[:1]> &_cstat0)
@@ -387,6 +389,7 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
 # engine arrays: name -> (dtype, rows: "task", "cpu", "slot" or None for any)
 ARRAY_SPECS = {
     "tasks": (TASK_DTYPE, "task"),
+    "task_counts": (TASK_COUNTS_DTYPE, "task"),
     "task_stats": (TASK_STATS_DTYPE, "task"),
     "cpus": (CPU_DTYPE, "cpu"),
     "cpu_stats": (CPU_STATS_DTYPE, "cpu"),
@@ -427,7 +430,7 @@ cdef void* _ptr(object arr):
 CACHE_LINE = LINE_BYTES
 HUGE_PAGE = 2 << 20
 # the arrays events read and write, packed together by pack_hot()
-HOT_ARRAYS = ("tasks", "task_stats", "cpus", "cpu_stats", "heap", "far", "heap_pos", "wheel", "wheel_head",
+HOT_ARRAYS = ("tasks", "task_counts", "task_stats", "cpus", "cpu_stats", "heap", "far", "heap_pos", "wheel", "wheel_head",
               "wheel_bits", "tickq", "tick_live", "nowq", "now_live", "pools", "zones", "items", "sources",
               "source_next", "hist_stats", "target_cpus", "target_recs", "params", "drain", "counters")
 
@@ -530,6 +533,7 @@ cdef class Engine:
                 or len(a["source_next"]) != len(a["sources"]):
             raise ValueError("engine arrays 'items', 'sources' or 'source_next' have the wrong size")
         self.s.tasks = <task_t*>_ptr(a["tasks"])
+        self.s.tcounts = <task_counts_t*>_ptr(a["task_counts"])
         self.s.tstats = <task_stats_t*>_ptr(a["task_stats"])
         self.s.cpus = <cpu_t*>_ptr(a["cpus"])
         self.s.cstats = <cpu_stats_t*>_ptr(a["cpu_stats"])
@@ -716,7 +720,7 @@ cdef class Engine:
             for ti in range(s.ntask):
                 if (s.tasks[ti].state == TASK_RUNNABLE and s.cpus[s.tasks[ti].cpu].curr != ti
                         and s.now > s.tasks[ti].wait_start):
-                    s.tstats[ti].wait_time += s.now - s.tasks[ti].wait_start
+                    s.tcounts[ti].wait_time += s.now - s.tasks[ti].wait_start
                     s.tasks[ti].wait_start = s.now
 
     def _raise_on_error(self):

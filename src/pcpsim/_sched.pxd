@@ -604,7 +604,7 @@ cdef inline void schedule(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     if nxt != prev:
         s.cstats[c].nr_switches += 1
         if prev >= 0 and s.tasks[prev].state == TASK_RUNNABLE:
-            s.tstats[prev].nr_preempted += 1
+            s.tcounts[prev].nr_preempted += 1
             s.tasks[prev].wait_start = now
         charge_overhead(s, c, now, s.p.context_switch_ns, False)
         trace(s, cpu.ovh_until, c, TR_SWITCH, prev, nxt,
@@ -614,8 +614,8 @@ cdef inline void schedule(sim_t* s, int32_t c, int64_t now) noexcept nogil:
             start = cpu.ovh_until
             t = &s.tasks[nxt]
             t.exec_start = start
-            s.tstats[nxt].nr_runs += 1
-            s.tstats[nxt].wait_time += start - t.wait_start
+            s.tcounts[nxt].nr_runs += 1
+            s.tcounts[nxt].wait_time += start - t.wait_start
             t.wait_start = start
             if t.first_run_pending:
                 t.first_run_pending = 0
@@ -709,7 +709,7 @@ cdef inline void wake_up_task(sim_t* s, int32_t ti, int64_t now) noexcept nogil:
     cdef task_t* t = &s.tasks[ti]
     cdef int32_t c = t.cpu
     s.cstats[c].nr_wakeups += 1
-    s.tstats[ti].nr_wakeups += 1
+    s.tcounts[ti].nr_wakeups += 1
     update_curr(s, c, now)
     charge_overhead(s, c, now, s.p.wakeup_ns, False)
     trace(s, now, c, TR_WAKEUP, ti, -1, 0)

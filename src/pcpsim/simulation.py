@@ -379,6 +379,7 @@ class Simulation:
         # only once the whole state is known to fit in memory
         spec: dict[str, np.ndarray | tuple[int, np.dtype, int]] = {
             "tasks": tasks,
+            "task_counts": (len(tasks), _core.TASK_COUNTS_DTYPE, 0),
             "task_stats": (len(tasks), _core.TASK_STATS_DTYPE, 0),
             "cpus": cpus,
             "cpu_stats": (ncpu, _core.CPU_STATS_DTYPE, 0),
@@ -505,6 +506,7 @@ class Simulation:
         tasks["nice"] = profiles.weight_to_nice(ts["weight"])
         tasks["spec"] = self.task_spec.copy()
         tasks["cpu_time"] = ts["cpu_time"].copy()       # kept with the task: every event adds to it
+        tasks.update(_table(a["task_counts"]))
         tasks.update(_table(st))
         cpus = _table(a["cpu_stats"])
         cpus["pcp_count"] = a["cpus"]["pcp_count"].copy()
