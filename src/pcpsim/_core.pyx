@@ -350,12 +350,12 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
                 # the CPU's current task. Heap timers (pcp boundaries, burst
                 # ends, wakeups) hit CPUs in no order, so at thousands of CPUs
                 # their first touches wait for lines from beyond the L2; one
-                # event ahead, most are there in time. Ticks and reschedules
-                # sweep the CPUs in order and the hardware prefetches them
-                # (software prefetch there gained under 2 %; the heap's next
-                # three timers instead of one, less than one). Measured (compare_builds.py,
-                # server-4096 2 s): 0.93-0.94x the time. Not a function: gcc
-                # deletes calls of a function whose only effect is a prefetch.
+                # event ahead, most are there in time. Measured
+                # (compare_builds.py, server-4096 2 s): 0.93-0.94x the time.
+                # Ticks and reschedules sweep the CPUs in order and the
+                # hardware prefetches them; what else was tried is in
+                # benchmarks/README.md. Not a function: gcc deletes calls of a
+                # function whose only effect is a prefetch.
                 next_slot = s.heap.e[0].slot
                 if next_slot < s.ncpu * SLOTS_PER_CPU:
                     c = next_slot - cpu_slot_kind(s, next_slot) * s.ncpu
