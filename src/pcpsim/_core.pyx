@@ -430,9 +430,9 @@ cdef void* _ptr(object arr):
 CACHE_LINE = LINE_BYTES
 HUGE_PAGE = 2 << 20
 # the arrays events read and write, packed together by pack_hot()
-HOT_ARRAYS = ("tasks", "task_counts", "task_stats", "cpus", "cpu_stats", "heap", "far", "heap_pos", "wheel", "wheel_head",
-              "wheel_bits", "tickq", "tick_live", "nowq", "now_live", "pools", "zones", "items", "sources",
-              "source_next", "hist_stats", "target_cpus", "target_recs", "params", "drain", "counters")
+HOT_ARRAYS = ("tasks", "task_counts", "task_stats", "cpus", "cpu_stats", "heap", "far", "heap_pos", "wheel",
+              "wheel_head", "wheel_bits", "tickq", "tick_live", "nowq", "now_live", "pools", "zones", "items",
+              "sources", "source_next", "hist_stats", "target_cpus", "target_recs", "params", "drain", "counters")
 
 
 def _line_up(Py_ssize_t n):
