@@ -403,7 +403,12 @@ class Simulation:
             "samples": (nsample * (1 + 2 * len(zones)), np.dtype(np.int64), 0),
             "cpu_samples": (cpu_rows * 2 * ncpu, np.dtype(np.int64), 0),
             "hotplug": np.asarray(hotplug, dtype=np.int64).reshape(-1),
-            "tickq": (4 * ncpu + 16, _core.HEAP_DTYPE, 0),
+            # one live tick per CPU, and room for cancelled ones (dropped by a
+            # compaction when it fills, at about 5 entries moved per cancelled
+            # tick): a push then lands on the lines the quarter of the CPUs
+            # before it just popped, still in the cache (4 ncpu entries: 0.16
+            # more L2 misses per event at 4096 CPUs)
+            "tickq": (ncpu + ncpu // 4 + 16, _core.HEAP_DTYPE, 0),
             "trace": (trace, _core.TRACE_DTYPE, 0),
             "tick_live": (ncpu, np.dtype(np.int64), -1),
             "nowq": (2 * nslot + 16, _core.HEAP_DTYPE, 0),
