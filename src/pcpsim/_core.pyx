@@ -25,8 +25,8 @@ from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, ring_pop, heap
                              bucket_of, IN_WHEEL, FAR_BASE, BUCKET_NS, WHEEL_SIZE, WHEEL_SPAN)
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
-    cpu_slot, cpu_slot_kind, task_slot, account_stats, enqueue_task, schedule, fair_curr, scan_leftmost, on_rt_period,
-    on_fair_server,
+    cpu_slot, cpu_slot_kind, slot_cpu, task_slot, slot_task, account_stats, enqueue_task, schedule, fair_curr,
+    scan_leftmost, on_rt_period, on_fair_server,
 )
 from pcpsim._drain cimport on_ipi, on_pool_timer, POOLS_PER_CPU
 from pcpsim._tasks cimport (on_tick, on_curr_timer, on_task_timer, on_workgen, on_vmstat, on_sample,
@@ -301,7 +301,7 @@ cdef inline void dispatch(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
     cdef int32_t c, kind, ti
     if slot < s.ncpu * SLOTS_PER_CPU:
         kind = cpu_slot_kind(s, slot)
-        c = slot - kind * s.ncpu
+        c = slot_cpu(s, slot)
         s.cstats[c].events += 1
         if kind == SLOT_CURR:
             on_curr_timer(s, c, now)
@@ -318,7 +318,7 @@ cdef inline void dispatch(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
         else:
             on_pool_timer(s, c, now)
     elif slot < s.nslot - 2:
-        ti = slot - s.ncpu * SLOTS_PER_CPU
+        ti = slot_task(s, slot)
         s.cstats[s.tasks[ti].cpu].events += 1
         on_task_timer(s, ti, now)
     elif slot == s.nslot - 2:
@@ -357,16 +357,18 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
                 # benchmarks/README.md. Not a function: gcc deletes calls of a
                 # function whose only effect is a prefetch.
                 next_slot = s.heap.e[0].slot
+                c = ti = -1
                 if next_slot < s.ncpu * SLOTS_PER_CPU:
-                    c = next_slot - cpu_slot_kind(s, next_slot) * s.ncpu
+                    c = slot_cpu(s, next_slot)
                     ti = s.cpus[c].curr
-                else:
-                    ti = next_slot - s.ncpu * SLOTS_PER_CPU
-                    c = s.tasks[ti].cpu if ti < s.ntask else 0    # (hotplug and sampling: CPU 0 is harmless)
-                __builtin_prefetch(&s.cpus[c], 1, 3)
-                __builtin_prefetch(<char*>&s.cpus[c] + LINE_BYTES, 1, 3)
-                __builtin_prefetch(&s.cstats[c], 1, 3)
-                if 0 <= ti < s.ntask:
+                elif slot_task(s, next_slot) < s.ntask:
+                    ti = slot_task(s, next_slot)
+                    c = s.tasks[ti].cpu
+                if c >= 0:
+                    __builtin_prefetch(&s.cpus[c], 1, 3)
+                    __builtin_prefetch(<char*>&s.cpus[c] + LINE_BYTES, 1, 3)
+                    __builtin_prefetch(&s.cstats[c], 1, 3)
+                if ti >= 0:
                     __builtin_prefetch(&s.tasks[ti], 1, 3)
                     __builtin_prefetch(<char*>&s.tasks[ti] + LINE_BYTES, 1, 3)
             dispatch(s, slot, now)

@@ -27,13 +27,23 @@ cdef inline int32_t cpu_slot(sim_t* s, int32_t c, int32_t kind) noexcept nogil:
 
 
 cdef inline int32_t cpu_slot_kind(sim_t* s, int32_t slot) noexcept nogil:
-    """The kind of CPU timer ``slot`` (< ncpu * SLOTS_PER_CPU); its CPU is
-    ``slot - kind * ncpu``."""
+    """The kind of CPU timer ``slot`` (< ncpu * SLOTS_PER_CPU)."""
     return SLOT_CURR if slot < s.ncpu else slot // s.ncpu
+
+
+cdef inline int32_t slot_cpu(sim_t* s, int32_t slot) noexcept nogil:
+    """The CPU of CPU timer ``slot``: cpu_slot()'s inverse."""
+    return slot - cpu_slot_kind(s, slot) * s.ncpu
 
 
 cdef inline int32_t task_slot(sim_t* s, int32_t ti) noexcept nogil:
     return s.ncpu * SLOTS_PER_CPU + ti
+
+
+cdef inline int32_t slot_task(sim_t* s, int32_t slot) noexcept nogil:
+    """task_slot()'s inverse for a slot past the CPU timers (ntask and on: the
+    hotplug and sampling timers)."""
+    return slot - s.ncpu * SLOTS_PER_CPU
 
 
 cdef inline bint is_fair(task_t* t) noexcept nogil:
