@@ -830,6 +830,7 @@ cdef inline void rescuer_go(sim_t* s, int32_t pi, int64_t now) noexcept nogil:
     cdef task_t* t = &s.tasks[r]
     cdef int32_t c = s.pools[pi].cpu
     t.cpu = c
+    s.cpu_hint[r] = c
     t.zone = s.cpus[c].node
     t.pool = pi
     t.item = -1

@@ -620,6 +620,7 @@ cdef inline void schedule(sim_t* s, int32_t c, int64_t now) noexcept nogil:
         trace(s, cpu.ovh_until, c, TR_SWITCH, prev, nxt,
               prev >= 0 and s.tasks[prev].state == TASK_RUNNABLE)
         cpu.curr = nxt
+        s.curr_hint[c] = nxt
         if nxt >= 0:
             start = cpu.ovh_until
             t = &s.tasks[nxt]
