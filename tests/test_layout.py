@@ -42,6 +42,11 @@ def test_hot_structs_are_whole_cache_lines() -> None:
                  "wait_start", "prev_sum_exec", "first_run_pending"):
         off = _core.TASK_DTYPE.fields[name][1]
         assert 64 <= off and off + _core.TASK_DTYPE.fields[name][0].itemsize <= 128, name
+    # an allocator's refill and a kworker's work item only its third
+    for name in ("sect_left", "flow_ns", "flow_acc", "held", "stall_start", "zone", "flags", "item", "pool",
+                 "link"):
+        off = _core.TASK_DTYPE.fields[name][1]
+        assert 128 <= off and off + _core.TASK_DTYPE.fields[name][0].itemsize <= 192, name
 
 
 def hot_layout(arrays: dict[str, np.ndarray]) -> list[int]:

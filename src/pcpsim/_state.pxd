@@ -158,18 +158,24 @@ ctypedef struct task_t:
     int64_t remaining       # CPU work left in the current burst; -1 = forever
     int64_t wait_start
     int64_t prev_sum_exec   # prev_sum_exec_runtime, set at every pick
-    # Line 2: what sections and page flows use
+    # Line 2: what sections, page flows, refills and work items use: an
+    # allocator's refill (its stall ends) and a kworker's item (its pool, the
+    # idle list) touch this line and no further one
     int64_t sect_left       # CPU time left in the section; NO_TIME = until told
     int64_t flow_ns         # one net page per flow_ns of CPU time
     int64_t flow_acc        # CPU ns accumulated towards the next page
     int64_t held            # pages this task holds (in_use it may free)
-    int64_t np_len          # non-preemptible span at the start of every np_every of CPU time
-    int64_t np_every
+    int64_t stall_start     # slow-path entry, -1 when not in the slow path (MODEL.md 6.4)
     int32_t zone
     int32_t flags           # TF_* above
-    int32_t rr_left         # RR ticks left
     int32_t hist            # first histogram id (wake-up latency; +1 response time), -1 none
+    # work (MODEL.md 7.2, 7.3): the item a worker runs, its pool, list links
+    int32_t item
+    int32_t pool
+    int32_t link            # idle-worker list / mutex waiters
     # configuration and rarer state
+    int64_t np_len          # non-preemptible span at the start of every np_every of CPU time
+    int64_t np_every
     int64_t release         # periodic: release time of the current job
     int32_t run_dist
     int32_t sleep_dist
@@ -181,14 +187,10 @@ ctypedef struct task_t:
     double sleep_a
     double sleep_b
     # direct reclaim (MODEL.md 6.4)
-    int64_t stall_start     # slow-path entry, -1 when not in the slow path
     int32_t attempts
     int32_t drained         # drain_all_pages() already called in this attempt
     int32_t hist_stall      # allocation-stall histogram, -1 none
-    # work (MODEL.md 7.2, 7.3): the item a worker runs, its pool, list links
-    int32_t item
-    int32_t pool
-    int32_t link            # idle-worker list / mutex waiters
+    int32_t rr_left         # RR ticks left
     int32_t wait_call       # the record of a drain call waiting for pcpu_drain_mutex, -1 none
     int32_t progress        # direct reclaim / kswapd: the last chunk reclaimed pages
     int64_t _pad2           # to 320 bytes: with the array 64-byte aligned, lines 0, 1 and 2
