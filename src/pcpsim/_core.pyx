@@ -382,6 +382,7 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
                 if ti >= 0:
                     __builtin_prefetch(&s.tasks[ti], 1, 3)
                     __builtin_prefetch(<char*>&s.tasks[ti] + LINE_BYTES, 1, 3)
+                    __builtin_prefetch(<char*>&s.tasks[ti] + 2 * LINE_BYTES, 1, 3)
             dispatch(s, slot, now)
         elif s.ticks.len > 0 and e == &s.ticks.e[s.ticks.head]:
             c = ring_pop(&s.ticks)
