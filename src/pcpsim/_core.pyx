@@ -15,13 +15,14 @@ cdef extern from *:
 
 cdef enum:
     LINE_BYTES = 64     # the struct layouts in _state.pxd are laid out in lines of this size
+    RING_AHEAD = 8      # how far ahead in a ring run_loop() prefetches
 
 import mmap
 
 import numpy as np
 
 from pcpsim._state cimport *
-from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, ring_pop, heap_pop, _before, next_bucket_start,
+from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, ring_pop, ring_ahead, heap_pop, _before, next_bucket_start,
                              bucket_of, IN_WHEEL, FAR_BASE, BUCKET_NS, WHEEL_SIZE, WHEEL_SPAN)
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
@@ -337,7 +338,7 @@ cdef inline void dispatch(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
 cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogil:
     """Process events up to and including ``until`` (at most ``max_events``)."""
     cdef int64_t n = 0, now, last = s.now
-    cdef int32_t slot, c, next_slot, ti
+    cdef int32_t slot, c, next_slot, ti, src
     cdef heap_entry_t* e
     while n != max_events:
         e = next_event(s)
@@ -348,48 +349,58 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
             s.error = 1         # checked in every build: one comparison per event
             break
         s.now = now
+        # Start loading what a coming event will touch while this one runs:
+        # its CPU's runqueue, accounting and statistics lines and the three
+        # hot lines of its task (a task timer) or of the CPU's current task.
+        # For a heap event, the heap's next timer: heap timers (pcp
+        # boundaries, burst ends, wakeups) hit CPUs in no order, so at
+        # thousands of CPUs their first touches wait for lines from beyond
+        # the L2, and one event ahead most are there in time. For a tick or a
+        # reschedule, the ring's entry RING_AHEAD on: the rings sweep the CPUs
+        # in order, but the tasks they run are anywhere. The hints give the
+        # CPU's current task and the task's CPU from a small array in the
+        # cache (read from the rows themselves, that load missed and held
+        # the loop up). Measured with compare_builds.py in benchmarks/README.md.
+        # Not a function: gcc deletes calls of a function whose only effect
+        # is a prefetch.
         if s.heap.len > 0 and e == &s.heap.e[0]:
+            src = 0
             slot = heap_pop(s)
-            if s.heap.len > 0:
-                # Start loading what the heap's next timer will touch while
-                # this event runs: its CPU's runqueue, accounting and statistics
-                # lines, and the two hot lines of its task (a task timer) or of
-                # the CPU's current task. Heap timers (pcp boundaries, burst
-                # ends, wakeups) hit CPUs in no order, so at thousands of CPUs
-                # their first touches wait for lines from beyond the L2; one
-                # event ahead, most are there in time. Measured
-                # (compare_builds.py, server-4096 2 s): 0.93-0.94x the time.
-                # Ticks and reschedules sweep the CPUs in order and the
-                # hardware prefetches them; what else was tried is in
-                # benchmarks/README.md. Not a function: gcc deletes calls of a
-                # function whose only effect is a prefetch.
-                # The hints give the CPU's current task and the task's CPU
-                # from a small array in the cache: read from the rows
-                # themselves, that load missed and held the loop up (6 % of
-                # its samples).
-                next_slot = s.heap.e[0].slot
-                c = ti = -1
-                if next_slot < s.ncpu * SLOTS_PER_CPU:
-                    c = slot_cpu(s, next_slot)
-                    ti = s.curr_hint[c]
-                elif slot_task(s, next_slot) < s.ntask:
-                    ti = slot_task(s, next_slot)
-                    c = s.cpu_hint[ti]
-                if c >= 0:
-                    __builtin_prefetch(&s.cpus[c], 1, 3)
-                    __builtin_prefetch(<char*>&s.cpus[c] + LINE_BYTES, 1, 3)
-                    __builtin_prefetch(&s.cstats[c], 1, 3)
-                if ti >= 0:
-                    __builtin_prefetch(&s.tasks[ti], 1, 3)
-                    __builtin_prefetch(<char*>&s.tasks[ti] + LINE_BYTES, 1, 3)
-                    __builtin_prefetch(<char*>&s.tasks[ti] + 2 * LINE_BYTES, 1, 3)
-            dispatch(s, slot, now)
+            next_slot = s.heap.e[0].slot if s.heap.len > 0 else -1
         elif s.ticks.len > 0 and e == &s.ticks.e[s.ticks.head]:
-            c = ring_pop(&s.ticks)
-            s.cstats[c].events += 1
-            on_tick(s, c, now)
+            src = 1
+            slot = ring_pop(&s.ticks)
+            next_slot = ring_ahead(&s.ticks, RING_AHEAD)
         else:
-            dispatch(s, ring_pop(&s.nowq), now)
+            src = 2
+            slot = ring_pop(&s.nowq)
+            next_slot = ring_ahead(&s.nowq, RING_AHEAD)
+        c = ti = -1
+        if src == 1:
+            if next_slot >= 0:
+                c = next_slot
+                ti = s.curr_hint[c]
+        elif next_slot < 0:
+            pass
+        elif next_slot < s.ncpu * SLOTS_PER_CPU:
+            c = slot_cpu(s, next_slot)
+            ti = s.curr_hint[c]
+        elif slot_task(s, next_slot) < s.ntask:
+            ti = slot_task(s, next_slot)
+            c = s.cpu_hint[ti]
+        if c >= 0:
+            __builtin_prefetch(&s.cpus[c], 1, 3)
+            __builtin_prefetch(<char*>&s.cpus[c] + LINE_BYTES, 1, 3)
+            __builtin_prefetch(&s.cstats[c], 1, 3)
+        if ti >= 0:
+            __builtin_prefetch(&s.tasks[ti], 1, 3)
+            __builtin_prefetch(<char*>&s.tasks[ti] + LINE_BYTES, 1, 3)
+            __builtin_prefetch(<char*>&s.tasks[ti] + 2 * LINE_BYTES, 1, 3)
+        if src == 1:
+            s.cstats[slot].events += 1
+            on_tick(s, slot, now)
+        else:
+            dispatch(s, slot, now)
         n += 1
         if PCPSIM_DEBUG:
             s.error = check_invariants(s, last)

@@ -389,6 +389,16 @@ cdef inline heap_entry_t* ring_head(ring_t* r) noexcept nogil:
     return NULL
 
 
+cdef inline int32_t ring_ahead(ring_t* r, int32_t k) noexcept nogil:
+    """The slot of the entry ``k`` after the head (perhaps stale: for
+    prefetching only), or -1 when the ring is shorter."""
+    cdef int32_t i
+    if r.len <= k:
+        return -1
+    i = r.head + k
+    return r.e[i - r.cap if i >= r.cap else i].slot
+
+
 cdef inline int32_t ring_pop(ring_t* r) noexcept nogil:
     """Remove the head entry (it fires now); return its slot."""
     cdef int32_t slot = r.e[r.head].slot
