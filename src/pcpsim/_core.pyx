@@ -340,6 +340,7 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
     cdef int64_t n = 0, now, last = s.now
     cdef int32_t slot, c, next_slot, ti, src
     cdef heap_entry_t* e
+    cdef cpu_t* cpu
     while n != max_events:
         e = next_event(s)
         if e == NULL or e.time > until:
@@ -396,6 +397,17 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
             __builtin_prefetch(&s.tasks[ti], 1, 3)
             __builtin_prefetch(<char*>&s.tasks[ti] + LINE_BYTES, 1, 3)
             __builtin_prefetch(<char*>&s.tasks[ti] + 2 * LINE_BYTES, 1, 3)
+            __builtin_prefetch(&s.tcounts[ti], 1, 3)
+        if src == 2:
+            # a reschedule picks from the CPU's queued tasks: half as far
+            # ahead, the CPU's line is in and names them
+            next_slot = ring_ahead(&s.nowq, RING_AHEAD // 2)
+            if 0 <= next_slot < s.ncpu:     # a SLOT_CURR timer
+                cpu = &s.cpus[next_slot]
+                if cpu.fair_head >= 0:
+                    __builtin_prefetch(&s.tasks[cpu.fair_head], 0, 3)
+                if cpu.fair_left >= 0:
+                    __builtin_prefetch(&s.tasks[cpu.fair_left], 0, 3)
         if src == 1:
             s.cstats[slot].events += 1
             on_tick(s, slot, now)
