@@ -338,7 +338,7 @@ cdef inline void dispatch(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
 cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogil:
     """Process events up to and including ``until`` (at most ``max_events``)."""
     cdef int64_t n = 0, now, last = s.now
-    cdef int32_t slot, c, next_slot, ti, src
+    cdef int32_t slot, c, next_slot, ti, src, curr
     cdef heap_entry_t* e
     cdef cpu_t* cpu
     while n != max_events:
@@ -389,6 +389,11 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         elif slot_task(s, next_slot) < s.ntask:
             ti = slot_task(s, next_slot)
             c = s.cpu_hint[ti]
+            # a wakeup accounts the CPU's current task first (update_curr())
+            curr = s.curr_hint[c]
+            if curr >= 0:
+                __builtin_prefetch(&s.tasks[curr], 1, 3)
+                __builtin_prefetch(<char*>&s.tasks[curr] + LINE_BYTES, 1, 3)
         if c >= 0:
             __builtin_prefetch(&s.cpus[c], 1, 3)
             __builtin_prefetch(<char*>&s.cpus[c] + LINE_BYTES, 1, 3)
