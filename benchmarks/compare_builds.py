@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("sites", nargs="+", help="directories with an installed pcpsim; the first is the reference")
     ap.add_argument("--scenario", default="server-4096", help="a built-in scenario (default: server-4096)")
     ap.add_argument("--strategy", default="workqueue", help="drain strategy (default: workqueue)")
+    ap.add_argument("--engine", type=int, metavar="NCPU",
+                    help="the engine benchmark's config (configs.engine_config) at NCPU CPUs instead of a scenario")
     ap.add_argument("--chunk", default="20ms", help="simulated time per turn (default: 20ms)")
     ap.add_argument("--until", default="1s", help="simulated time in all (default: 1s)")
     args = ap.parse_args(argv)
@@ -81,7 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     from pcpsim.config import parse_duration
 
     chunk, until = parse_duration(args.chunk, "--chunk"), parse_duration(args.until, "--until")
-    cfg = scenarios.SCENARIOS[args.scenario].build(args.strategy)
+    if args.engine is not None:
+        sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))     # configs.py beside this file
+        from configs import engine_config
+        cfg = engine_config(args.engine)
+        name = f"engine, {args.engine} CPUs"
+    else:
+        cfg = scenarios.SCENARIOS[args.scenario].build(args.strategy)
+        name = f"{args.scenario} ({args.strategy})"
     cfg.duration = until
     sim = pcpsim.Simulation(cfg)
     _, (arrays, bitgen, started) = sim._engine.__reduce__()
@@ -104,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(events) != 1:
             raise SystemExit(f"the builds processed different events by t={t} ns: {sorted(events)}")
     n = engines[0].events
-    print(f"{args.scenario} ({args.strategy}), {until / 1e9:g} simulated s in {turn} chunks, {n} events")
+    print(f"{name}, {until / 1e9:g} simulated s in {turn} chunks, {n} events")
     for i, site in enumerate(args.sites):
         total = sum(times[i])
         line = f"  {site}: {total:.3f} s, {n / total / 1e6:.2f} M events/s"

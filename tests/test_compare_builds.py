@@ -59,3 +59,21 @@ def test_a_directory_without_a_build_is_refused(tmp_path: Path) -> None:
     tool = load_tool()
     with pytest.raises(SystemExit, match="no pcpsim/_core extension"):
         tool.main([SITE, os.fspath(tmp_path)])
+
+
+def test_engine_option_runs_the_engine_benchmarks_config(capsys: pytest.CaptureFixture[str]) -> None:
+    tool = load_tool()
+    assert tool.main([SITE, SITE, "--engine", "16", "--chunk", "10ms", "--until", "50ms"]) == 0
+    out = capsys.readouterr().out
+    import sys
+    sys.path.insert(0, str(TOOL.parent))
+    try:
+        from configs import engine_config
+    finally:
+        sys.path.remove(str(TOOL.parent))
+    cfg = engine_config(16)
+    cfg.duration = "50ms"
+    sim = p.Simulation(cfg)
+    sim.run()
+    m = re.search(r"^engine, 16 CPUs, 0.05 simulated s in (\d+) chunks, (\d+) events", out, re.M)
+    assert m and int(m.group(1)) == 5 and int(m.group(2)) == sim.events, out
