@@ -50,6 +50,17 @@ def load_core(site: str) -> ModuleType:
     return mod
 
 
+def engine_config(ncpu: int) -> Any:
+    """The engine benchmark's config at ``ncpu`` CPUs (``configs.py`` beside
+    this file, loaded by its path)."""
+    spec = importlib.util.spec_from_file_location("configs", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                          "configs.py"))
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.engine_config(ncpu)
+
+
 def convert(arrays: dict[str, np.ndarray], core: ModuleType) -> dict[str, np.ndarray]:
     """A copy of ``arrays`` in ``core``'s struct layouts."""
     out = {}
@@ -84,8 +95,6 @@ def main(argv: list[str] | None = None) -> int:
 
     chunk, until = parse_duration(args.chunk, "--chunk"), parse_duration(args.until, "--until")
     if args.engine is not None:
-        sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))     # configs.py beside this file
-        from configs import engine_config
         cfg = engine_config(args.engine)
         name = f"engine, {args.engine} CPUs"
     else:

@@ -65,13 +65,7 @@ def test_engine_option_runs_the_engine_benchmarks_config(capsys: pytest.CaptureF
     tool = load_tool()
     assert tool.main([SITE, SITE, "--engine", "16", "--chunk", "10ms", "--until", "50ms"]) == 0
     out = capsys.readouterr().out
-    import sys
-    sys.path.insert(0, str(TOOL.parent))
-    try:
-        from configs import engine_config
-    finally:
-        sys.path.remove(str(TOOL.parent))
-    cfg = engine_config(16)
+    cfg = tool.engine_config(16)
     cfg.duration = "50ms"
     sim = p.Simulation(cfg)
     sim.run()

@@ -29,24 +29,26 @@ def small_server() -> p.Config:
     return cfg
 
 
+def assert_in_line(names: tuple[str, ...], line: int) -> None:
+    """Each field of ``names`` lies wholly in cache line ``line`` of a task row."""
+    for name in names:
+        dtype, off = _core.TASK_DTYPE.fields[name][:2]
+        assert line * 64 <= off and off + dtype.itemsize <= (line + 1) * 64, name
+
+
 def test_hot_structs_are_whole_cache_lines() -> None:
     for dtype in (_core.TASK_DTYPE, _core.CPU_DTYPE, _core.CPU_STATS_DTYPE):
         assert dtype.itemsize % _core.CACHE_LINE == 0, dtype
     # a runqueue walk reads only the first line of each task
-    for name in ("rq_next", "policy", "prio", "weight", "state", "vruntime", "deadline"):
-        assert _core.TASK_DTYPE.fields[name][1] + _core.TASK_DTYPE.fields[name][0].itemsize <= 64, name
+    assert_in_line(("rq_next", "policy", "prio", "weight", "state", "vruntime", "deadline"), 0)
     # and every event's accounting of the current task, and a switch's of the
     # task it stops and the one it starts (its wait, the slice start, the
     # first-run latency), only its second
-    for name in ("cat", "sect_kind", "flow_dir", "np_on", "exec_start", "sum_exec", "cpu_time", "remaining",
-                 "wait_start", "prev_sum_exec", "first_run_pending"):
-        off = _core.TASK_DTYPE.fields[name][1]
-        assert 64 <= off and off + _core.TASK_DTYPE.fields[name][0].itemsize <= 128, name
+    assert_in_line(("cat", "sect_kind", "flow_dir", "np_on", "exec_start", "sum_exec", "cpu_time", "remaining",
+                    "wait_start", "prev_sum_exec", "first_run_pending"), 1)
     # an allocator's refill and a kworker's work item only its third
-    for name in ("sect_left", "flow_ns", "flow_acc", "held", "stall_start", "zone", "flags", "item", "pool",
-                 "link"):
-        off = _core.TASK_DTYPE.fields[name][1]
-        assert 128 <= off and off + _core.TASK_DTYPE.fields[name][0].itemsize <= 192, name
+    assert_in_line(("sect_left", "flow_ns", "flow_acc", "held", "stall_start", "zone", "flags", "item", "pool",
+                    "link"), 2)
 
 
 def hot_layout(arrays: dict[str, np.ndarray]) -> list[int]:

@@ -376,12 +376,10 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
             src = 2
             slot = ring_pop(&s.nowq)
             next_slot = ring_ahead(&s.nowq, RING_AHEAD)
+        # (a tick ring's slot is its CPU, the number of that CPU's SLOT_CURR
+        # timer: the same decoding gives the CPU and its current task)
         c = ti = -1
-        if src == 1:
-            if next_slot >= 0:
-                c = next_slot
-                ti = s.curr_hint[c]
-        elif next_slot < 0:
+        if next_slot < 0:
             pass
         elif next_slot < s.ncpu * SLOTS_PER_CPU:
             c = slot_cpu(s, next_slot)
@@ -626,19 +624,9 @@ cdef class Engine:
         self.s.wheel_start = k.wheel_start
         self.s.wheel_next = -1
         self.s.rng = <bitgen_t*>PyCapsule_GetPointer(self.bitgen.capsule, "BitGenerator")
-        self.hints = np.empty(ncpu + ntask, dtype=np.int32)
+        self.hints = np.concatenate([a["cpus"]["curr"], a["tasks"]["cpu"]]).astype(np.int32)
         self.s.curr_hint = <int32_t*>_ptr(self.hints)
         self.s.cpu_hint = self.s.curr_hint + ncpu
-        self._refresh_hints()
-
-    cdef void _refresh_hints(self) noexcept nogil:
-        # the arrays are live: whatever wrote them between calls, the hints
-        # start each run right
-        cdef int32_t c, ti
-        for c in range(self.s.ncpu):
-            self.s.curr_hint[c] = self.s.cpus[c].curr
-        for ti in range(self.s.ntask):
-            self.s.cpu_hint[ti] = self.s.tasks[ti].cpu
 
     def start(self):
         """Time 0: put every task on its runqueue or to sleep with its first
@@ -732,7 +720,6 @@ cdef class Engine:
             raise ValueError(f"until={until} ns is before the current time {self.s.now} ns")
         self.start()
         with nogil:
-            self._refresh_hints()
             n = run_loop(&self.s, until, max_events)
             if n != max_events and self.s.error == 0:
                 self.s.now = until
@@ -746,7 +733,6 @@ cdef class Engine:
         if next_event(&self.s) == NULL:
             return -1
         with nogil:
-            self._refresh_hints()
             run_loop(&self.s, NO_TIME, 1)
         self._sync()
         self._raise_on_error()

@@ -525,8 +525,8 @@ ctypedef struct sim_t:
     # tasks[ti].cpu (cpu_hint[ti]) in one small array that stays in the cache,
     # so that run_loop() can prefetch a timer's task and CPU lines without
     # first loading a line that is not there yet. Only prefetches read them;
-    # schedule() and the rescuer's move keep them current, Engine.run() and
-    # step() copy them afresh, and the debug build checks them.
+    # the engine sets them from the arrays when it binds them, schedule() and
+    # the rescuer's move keep them current, and the debug build checks them.
     int32_t* curr_hint
     int32_t* cpu_hint
     heap_t heap             # timers due before the wheel's current bucket ends
