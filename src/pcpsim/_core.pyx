@@ -22,8 +22,8 @@ import mmap
 import numpy as np
 
 from pcpsim._state cimport *
-from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, ring_pop, ring_ahead, heap_pop, _before, next_bucket_start,
-                             bucket_of, IN_WHEEL, FAR_BASE, BUCKET_NS, WHEEL_SIZE, WHEEL_SPAN)
+from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, ring_pop, ring_ahead, ring_index, heap_pop, _before,
+                             next_bucket_start, bucket_of, IN_WHEEL, FAR_BASE, BUCKET_NS, WHEEL_SIZE, WHEEL_SPAN)
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
     cpu_slot, cpu_slot_kind, slot_cpu, task_slot, slot_task, account_stats, enqueue_task, schedule, fair_curr,
@@ -241,7 +241,7 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
     if s.now < last or (e != NULL and e.time < s.now):
         return 1
     for i in range(1, s.ticks.len):
-        if s.ticks.e[(s.ticks.head + i) % s.ticks.cap].time < s.ticks.e[(s.ticks.head + i - 1) % s.ticks.cap].time:
+        if s.ticks.e[ring_index(&s.ticks, i)].time < s.ticks.e[ring_index(&s.ticks, i - 1)].time:
             return 1
     for c in range(s.ncpu):
         if s.curr_hint[c] != s.cpus[c].curr:

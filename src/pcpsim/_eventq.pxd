@@ -344,14 +344,22 @@ cdef inline int64_t timer_when(sim_t* s, int32_t slot) noexcept nogil:
 # the rings' heads. A cancelled entry stays in its ring until it reaches the
 # head, where it is dropped as stale (its seq is not live[slot] any more).
 
+cdef inline int32_t ring_index(ring_t* r, int32_t k) noexcept nogil:
+    """Where the entry ``k`` (<= cap) after the head lies: a compare, not a
+    ``%`` by the run-time capacity (an integer division on the way from every
+    event to the next)."""
+    cdef int32_t i = r.head + k
+    return i - r.cap if i >= r.cap else i
+
+
 cdef inline void _ring_compact(ring_t* r) noexcept nogil:
     """Drop the stale entries of a full ring, keeping the order of the rest."""
     cdef int32_t k, n = 0
     cdef heap_entry_t e
     for k in range(r.len):
-        e = r.e[(r.head + k) % r.cap]
+        e = r.e[ring_index(r, k)]
         if r.live[e.slot] == e.seq:
-            r.e[(r.head + n) % r.cap] = e
+            r.e[ring_index(r, n)] = e
             n += 1
     r.len = n
 
@@ -360,7 +368,7 @@ cdef inline void ring_push(sim_t* s, ring_t* r, int32_t slot, int64_t when) noex
     cdef int32_t i
     if r.len == r.cap:
         _ring_compact(r)
-    i = (r.head + r.len) % r.cap
+    i = ring_index(r, r.len)
     r.e[i].time = when
     r.e[i].seq = s.seq
     r.e[i].slot = slot
@@ -375,7 +383,7 @@ cdef inline void _ring_advance(ring_t* r) noexcept nogil:
     instant, instead of walking its whole capacity (2.7 MB at 4096 CPUs) and
     pushing the machine's state out of the cache with it."""
     r.len -= 1
-    r.head = 0 if r.len == 0 else (r.head + 1) % r.cap
+    r.head = 0 if r.len == 0 else ring_index(r, 1)
 
 
 cdef inline heap_entry_t* ring_head(ring_t* r) noexcept nogil:
@@ -392,11 +400,9 @@ cdef inline heap_entry_t* ring_head(ring_t* r) noexcept nogil:
 cdef inline int32_t ring_ahead(ring_t* r, int32_t k) noexcept nogil:
     """The slot of the entry ``k`` after the head (perhaps stale: for
     prefetching only), or -1 when the ring is shorter."""
-    cdef int32_t i
     if r.len <= k:
         return -1
-    i = r.head + k
-    return r.e[i - r.cap if i >= r.cap else i].slot
+    return r.e[ring_index(r, k)].slot
 
 
 cdef inline int32_t ring_pop(ring_t* r) noexcept nogil:
