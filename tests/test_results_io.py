@@ -324,7 +324,10 @@ def test_summary_is_plain_data_with_the_seed_and_config() -> None:
 
     cfg = phone("remote")
     cfg.duration, cfg.seed = "100ms", 42
-    s = p.run(cfg).summary()
+    r = p.run(cfg)
+    s = r.summary()
     assert s["seed"] == 42 and s["config"]["seed"] == 42
     assert s["config"]["drain"]["strategy"] == "remote" and s["strategy"] == "remote"
     assert json.loads(json.dumps(s)) == s
+    # without the config, the same figures
+    assert r.summary(with_config=False) == {**s, "config": None}

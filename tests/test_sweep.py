@@ -109,6 +109,24 @@ def test_executors_give_identical_summaries(tmp_path: Path) -> None:
     assert set(sw.load(explicit.out)["seed"]) == {3}
 
 
+def test_a_points_summary_is_its_own_runs_and_the_base_stays_as_given(tmp_path: Path) -> None:
+    base = small_base()
+    grid = {"tasks[0].nice": [5, -5], "workqueue.sources[0].rate": [10.0, 200.0]}
+    sw.sweep(base, grid, out=tmp_path, executor="sequential", progress=False)
+    records = [json.loads(p.read_text()) for p in (tmp_path / "points").glob("*.json")]
+    assert len(records) == 4
+    for rec in records:
+        cfg = sw.apply(base, rec["params"])
+        cfg.seed = rec["seed"]
+        full = pcpsim.run(cfg).summary()
+        assert full["config"]["tasks"][0]["nice"] == rec["params"]["tasks[0].nice"]
+        del full["config"], full["seed"]
+        assert rec["summary"] == json.loads(json.dumps(sw._finite(full)))
+    assert len({json.dumps(rec["summary"], sort_keys=True) for rec in records}) == 4
+    # the parsed base the points share (one parse per process) took none of their settings
+    assert sw._base_config(base.to_toml()) == base
+
+
 def test_invalid_point_fails_alone_and_results_are_saved(tmp_path: Path) -> None:
     base = small_base()
     grid = [{"kernel": "5.17"}, {"kernel": "1.0"}, {"topology.cpus_per_node": 0}]

@@ -43,7 +43,7 @@ def _hmax(h: Histogram) -> float:
 
 def row(strategy: str, r: Results, wall: float) -> list[str]:
     """One line of the comparison table."""
-    s = r.summary()
+    s = r.summary(with_config=False)
     drain = r.drain_latency
     stall = r.alloc_stall.get("reclaimer") or r.merged(r.alloc_stall)
     rt = r.merged(r.wakeup_latency, "rt-periodic") if "rt-periodic" in r.task_names else r.merged(r.wakeup_latency)

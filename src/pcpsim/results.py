@@ -305,13 +305,14 @@ class Results:
         z = self.zones
         return int(np.abs(z["free"] + z["pcp_pages"] + z["in_use"] - z["managed"]).max()) if z else 0
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, *, with_config: bool = True) -> dict[str, Any]:
         """Headline figures as a plain dict, with the seed and the config (as the
-        plain data of its TOML form)."""
+        plain data of its TOML form; None with ``with_config=False``, which
+        spares the TOML round trip, most of the cost of a small run's summary)."""
         ncpu = len(self.cpus["busy_ns"])
         real = self.calls["skipped"] == 0 if self.calls else np.zeros(0, bool)
         config = None
-        if self.config is not None:
+        if self.config is not None and with_config:
             from pcpsim.tomlconfig import tomllib
             config = tomllib.loads(self.config.to_toml())
         return {
