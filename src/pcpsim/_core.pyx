@@ -22,8 +22,9 @@ import mmap
 import numpy as np
 
 from pcpsim._state cimport *
-from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, ring_pop, ring_ahead, ring_index, heap_pop, _before,
-                             next_bucket_start, bucket_of, IN_WHEEL, FAR_BASE, BUCKET_NS, WHEEL_SIZE, WHEEL_SPAN)
+from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, SRC_HEAP, SRC_TICKS, SRC_NOWQ, ring_pop, ring_ahead,
+                             ring_index, heap_pop, _before, next_bucket_start, bucket_of, IN_WHEEL, FAR_BASE, BUCKET_NS,
+                             WHEEL_SIZE, WHEEL_SPAN)
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
     cpu_slot, cpu_slot_kind, slot_cpu, task_slot, slot_task, account_stats, enqueue_task, schedule, fair_curr,
@@ -237,7 +238,7 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
     cdef int32_t c, i, nr, nf
     cdef int64_t load, vsum
     cdef cpu_t* cpu
-    cdef heap_entry_t* e = next_event(s)
+    cdef heap_entry_t* e = next_event(s, NULL)
     if s.now < last or (e != NULL and e.time < s.now):
         return 1
     for i in range(1, s.ticks.len):
@@ -342,7 +343,7 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
     cdef heap_entry_t* e
     cdef cpu_t* cpu
     while n != max_events:
-        e = next_event(s)
+        e = next_event(s, &src)
         if e == NULL or e.time > until:
             break
         now = e.time
@@ -364,16 +365,13 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         # the loop up). Measured with compare_builds.py in benchmarks/README.md.
         # Not a function: gcc deletes calls of a function whose only effect
         # is a prefetch.
-        if s.heap.len > 0 and e == &s.heap.e[0]:
-            src = 0
+        if src == SRC_HEAP:
             slot = heap_pop(s)
             next_slot = s.heap.e[0].slot if s.heap.len > 0 else -1
-        elif s.ticks.len > 0 and e == &s.ticks.e[s.ticks.head]:
-            src = 1
+        elif src == SRC_TICKS:
             slot = ring_pop(&s.ticks)
             next_slot = ring_ahead(&s.ticks, RING_AHEAD)
         else:
-            src = 2
             slot = ring_pop(&s.nowq)
             next_slot = ring_ahead(&s.nowq, RING_AHEAD)
         # (a tick ring's slot is its CPU, the number of that CPU's SLOT_CURR
@@ -381,6 +379,9 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         c = ti = -1
         if next_slot < 0:
             pass
+        elif src == SRC_TICKS:
+            c = next_slot
+            ti = s.curr_hint[c]
         elif next_slot < s.ncpu * SLOTS_PER_CPU:
             c = slot_cpu(s, next_slot)
             ti = s.curr_hint[c]
@@ -401,7 +402,7 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
             __builtin_prefetch(<char*>&s.tasks[ti] + LINE_BYTES, 1, 3)
             __builtin_prefetch(<char*>&s.tasks[ti] + 2 * LINE_BYTES, 1, 3)
             __builtin_prefetch(&s.tcounts[ti], 1, 3)
-        if src == 2:
+        if src == SRC_NOWQ:
             # a reschedule picks from the CPU's queued tasks: half as far
             # ahead, the CPU's line is in and names them
             next_slot = ring_ahead(&s.nowq, RING_AHEAD // 2)
@@ -411,7 +412,7 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
                     __builtin_prefetch(&s.tasks[cpu.fair_head], 0, 3)
                 if cpu.fair_left >= 0:
                     __builtin_prefetch(&s.tasks[cpu.fair_left], 0, 3)
-        if src == 1:
+        if src == SRC_TICKS:
             s.cstats[slot].events += 1
             on_tick(s, slot, now)
         else:
@@ -730,7 +731,7 @@ cdef class Engine:
     def step(self):
         """Process the next event; return its time (ns), or -1 when none is left."""
         self.start()
-        if next_event(&self.s) == NULL:
+        if next_event(&self.s, NULL) == NULL:
             return -1
         with nogil:
             run_loop(&self.s, NO_TIME, 1)
@@ -750,7 +751,7 @@ cdef class Engine:
     def peek(self):
         """Time (ns) of the next event, or -1 when none is left."""
         self.start()
-        e = next_event(&self.s)
+        e = next_event(&self.s, NULL)
         return e.time if e != NULL else -1
 
     def flush(self):

@@ -274,7 +274,8 @@ cdef inline int32_t heap_pop(sim_t* s) noexcept nogil:
     """Take the top entry of ``heap`` off (it fires now); return its slot."""
     cdef int32_t slot = _heap_take_top(s, &s.heap)
     s.heap_pos[slot] = -1
-    s.nowq.live[slot] = -1
+    # (nowq.live[slot] is -1 already: a slot is in the heap, the wheel, far
+    # or the same-instant ring, never in two; timer_arm() keeps it so)
     return slot
 
 
@@ -427,15 +428,31 @@ cdef inline void tick_arm(sim_t* s, int32_t c, int64_t when) noexcept nogil:
     ring_push(s, &s.ticks, c, when)
 
 
-cdef inline heap_entry_t* _earlier(heap_entry_t* a, heap_entry_t* b) noexcept nogil:
-    if a == NULL:
-        return b
-    if b == NULL or _before(a, b):
-        return a
-    return b
+cdef enum:
+    SRC_HEAP = 0
+    SRC_TICKS = 1
+    SRC_NOWQ = 2
 
 
-cdef inline heap_entry_t* next_event(sim_t* s) noexcept nogil:
-    """The earliest of the timer queue's top and the rings' heads, or NULL."""
-    cdef heap_entry_t* r = _earlier(ring_head(&s.ticks), ring_head(&s.nowq))
-    return _earlier(queue_top(s, NO_TIME if r == NULL else r.time), r)
+cdef inline heap_entry_t* next_event(sim_t* s, int32_t* src) noexcept nogil:
+    """The earliest of the timer queue's top and the rings' heads, or NULL;
+    ``src`` (unless NULL) says where it is: SRC_HEAP, SRC_TICKS or SRC_NOWQ
+    (so that the loop need not work it out again from the pointer)."""
+    cdef heap_entry_t* tk = ring_head(&s.ticks)
+    cdef heap_entry_t* nq = ring_head(&s.nowq)
+    cdef heap_entry_t* r
+    cdef heap_entry_t* h
+    cdef int32_t where
+    if tk != NULL and (nq == NULL or _before(tk, nq)):
+        r = tk
+        where = SRC_TICKS
+    else:
+        r = nq
+        where = SRC_NOWQ
+    h = queue_top(s, NO_TIME if r == NULL else r.time)
+    if h != NULL and (r == NULL or _before(h, r)):
+        r = h
+        where = SRC_HEAP
+    if src != NULL:
+        src[0] = where
+    return r

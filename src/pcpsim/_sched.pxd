@@ -98,9 +98,16 @@ cdef inline int64_t charge_overhead(sim_t* s, int32_t c, int64_t now, int64_t d,
     """Make CPU ``c`` busy for ``d`` ns, after any overhead already due: a context
     switch or wakeup (overhead), or a drain IPI handler (hard IRQ). Returns when
     it ends."""
+    account_stats(s, c, now)
+    return charge_overhead_accounted(s, c, now, d, irq_drain)
+
+
+cdef inline int64_t charge_overhead_accounted(sim_t* s, int32_t c, int64_t now, int64_t d,
+                                              bint irq_drain) noexcept nogil:
+    """charge_overhead() right after update_curr() at ``now`` (whose
+    account_stats() leaves nothing to account)."""
     cdef cpu_t* cpu = &s.cpus[c]
     cdef task_t* t
-    account_stats(s, c, now)
     if cpu.ovh_until < now:
         cpu.ovh_until = now
     cpu.ovh_until += d
@@ -531,31 +538,29 @@ cdef inline void rearm_curr_timer(sim_t* s, int32_t c, int64_t now) noexcept nog
     of the current task's kernel section, burst or pcp boundary."""
     cdef cpu_t* cpu = &s.cpus[c]
     cdef int32_t slot = cpu_slot(s, c, SLOT_CURR)
-    cdef task_t* t
+    cdef task_t* t = NULL
     cdef int64_t when = NO_TIME, np
-    if cpu.curr < 0:
-        if cpu.need_resched:
-            timer_set(s, slot, now)
+    if cpu.curr >= 0:
+        t = &s.tasks[cpu.curr]
+    if cpu.need_resched and (t == NULL or preemptible(t, now)):
+        # due at once, whatever the task's own boundaries are (not worked out)
+        when = now
+    elif t != NULL:
+        if t.sect_kind != SECT_NONE:
+            if t.sect_left != NO_TIME:
+                when = t.exec_start + t.sect_left
         else:
-            timer_cancel(s, slot)
-        return
-    t = &s.tasks[cpu.curr]
-    if t.sect_kind != SECT_NONE:
-        if t.sect_left != NO_TIME:
-            when = t.exec_start + t.sect_left
-    else:
-        if t.remaining >= 0:
-            when = t.exec_start + t.remaining
-        if t.flow_dir != 0:
-            np = flow_boundary_ns(s, c, t)
+            if t.remaining >= 0:
+                when = t.exec_start + t.remaining
+            if t.flow_dir != 0:
+                np = flow_boundary_ns(s, c, t)
+                if np != NO_TIME and t.exec_start + np < when:
+                    when = t.exec_start + np
+        if cpu.need_resched:
+            # not preemptible: when the non-preemptible part ends
+            np = nonpreempt_left(t)
             if np != NO_TIME and t.exec_start + np < when:
                 when = t.exec_start + np
-    if cpu.need_resched:
-        np = nonpreempt_left(t)
-        if preemptible(t, now):
-            when = now
-        elif np != NO_TIME and t.exec_start + np < when:
-            when = t.exec_start + np
     if when == NO_TIME:
         timer_cancel(s, slot)
     else:
@@ -598,27 +603,31 @@ cdef inline void schedule(sim_t* s, int32_t c, int64_t now) noexcept nogil:
     cdef int32_t prev, nxt
     cdef task_t* t
     cdef int64_t start
+    cdef bint preempted
     update_curr(s, c, now)
     cpu.need_resched = 0
     prev = cpu.curr
     nxt = pick_next_task(s, cpu)
+    # nxt leaves the fair list before prev joins its tail: the same list and
+    # leftmost (prev, last, takes it only when strictly before), and a leftmost
+    # scan that need not read prev
+    if nxt >= 0 and nxt != prev and is_fair(&s.tasks[nxt]):
+        fair_list_remove(s, cpu, nxt)
     if prev >= 0 and prev != nxt and is_fair(&s.tasks[prev]) and s.tasks[prev].state == TASK_RUNNABLE:
         fair_list_append(s, cpu, prev)
     if nxt >= 0:
         t = &s.tasks[nxt]
-        if nxt != prev and is_fair(t):
-            fair_list_remove(s, cpu, nxt)
         t.prev_sum_exec = t.sum_exec
         if s.p.fair_class == FAIR_EEVDF:
             t.vlag = t.deadline     # RUN_TO_PARITY stash, as set_next_entity() does
     if nxt != prev:
         s.cstats[c].nr_switches += 1
-        if prev >= 0 and s.tasks[prev].state == TASK_RUNNABLE:
+        preempted = prev >= 0 and s.tasks[prev].state == TASK_RUNNABLE
+        if preempted:
             s.tcounts[prev].nr_preempted += 1
             s.tasks[prev].wait_start = now
-        charge_overhead(s, c, now, s.p.context_switch_ns, False)
-        trace(s, cpu.ovh_until, c, TR_SWITCH, prev, nxt,
-              prev >= 0 and s.tasks[prev].state == TASK_RUNNABLE)
+        charge_overhead_accounted(s, c, now, s.p.context_switch_ns, False)
+        trace(s, cpu.ovh_until, c, TR_SWITCH, prev, nxt, preempted)
         cpu.curr = nxt
         s.curr_hint[c] = nxt
         if nxt >= 0:
@@ -722,7 +731,7 @@ cdef inline void wake_up_task(sim_t* s, int32_t ti, int64_t now) noexcept nogil:
     s.cstats[c].nr_wakeups += 1
     s.tcounts[ti].nr_wakeups += 1
     update_curr(s, c, now)
-    charge_overhead(s, c, now, s.p.wakeup_ns, False)
+    charge_overhead_accounted(s, c, now, s.p.wakeup_ns, False)
     trace(s, now, c, TR_WAKEUP, ti, -1, 0)
     t.wait_start = now
     enqueue_task(s, c, ti, False)
@@ -741,11 +750,10 @@ cdef inline void block_current(sim_t* s, int32_t c, int64_t now) noexcept nogil:
 
 
 cdef inline void after_event(sim_t* s, int32_t c, int64_t now) noexcept nogil:
-    """Every handler ends here: honour a reschedule request or re-arm the CPU's timer."""
-    if s.cpus[c].need_resched:
-        resched_curr(s, c, now)
-    else:
-        rearm_curr_timer(s, c, now)
+    """Every handler ends here: honour a reschedule request or re-arm the CPU's
+    timer. (resched_curr() with need_resched already set is just the re-arm,
+    which arms the slot for now when a reschedule is pending.)"""
+    rearm_curr_timer(s, c, now)
 
 
 cdef inline void on_rt_period(sim_t* s, int32_t c, int64_t now) noexcept nogil:
