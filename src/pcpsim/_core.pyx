@@ -308,13 +308,15 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
 
 cdef inline void dispatch(sim_t* s, int32_t slot, int64_t now) noexcept nogil:
     cdef int32_t c, kind, ti
-    if slot < s.ncpu * SLOTS_PER_CPU:
+    if slot < s.ncpu:
+        # SLOT_CURR, the CPU's number (cpu_slot()): most events, decoded first
+        s.cstats[slot].events += 1
+        on_curr_timer(s, slot, now)
+    elif slot < s.ncpu * SLOTS_PER_CPU:
         kind = cpu_slot_kind(s, slot)
         c = slot_cpu(s, slot)
         s.cstats[c].events += 1
-        if kind == SLOT_CURR:
-            on_curr_timer(s, c, now)
-        elif kind == SLOT_RT_PERIOD:
+        if kind == SLOT_RT_PERIOD:
             on_rt_period(s, c, now)
         elif kind == SLOT_FAIR_SERVER:
             on_fair_server(s, c, now)
@@ -369,10 +371,10 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
             slot = heap_pop(s)
             next_slot = s.heap.e[0].slot if s.heap.len > 0 else -1
         elif src == SRC_TICKS:
-            slot = ring_pop(&s.ticks)
+            slot = ring_pop(&s.ticks, e)
             next_slot = ring_ahead(&s.ticks, RING_AHEAD)
         else:
-            slot = ring_pop(&s.nowq)
+            slot = ring_pop(&s.nowq, e)
             next_slot = ring_ahead(&s.nowq, RING_AHEAD)
         # (a tick ring's slot is its CPU, the number of that CPU's SLOT_CURR
         # timer: the same decoding gives the CPU and its current task)

@@ -51,18 +51,25 @@ cdef inline bint _before(heap_entry_t* a, heap_entry_t* b) noexcept nogil:
 
 # ---------------------------------------------------------------- heaps
 
-cdef inline void _sift_up(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
-    cdef heap_entry_t e = h.e[i]
+cdef inline void _hole_up(sim_t* s, heap_t* h, int32_t i, heap_entry_t* e) noexcept nogil:
+    """Move the hole at ``i`` up while its parent is after ``e`` (a copy, not
+    an entry of ``h``), then put ``e`` in it. A push or a pop puts its entry
+    in once, where it stops, not first in the hole and then again there."""
     cdef int32_t parent
     while i > 0:
         parent = (i - 1) >> 1
-        if not _before(&e, &h.e[parent]):
+        if not _before(e, &h.e[parent]):
             break
         h.e[i] = h.e[parent]
         s.heap_pos[h.e[i].slot] = h.base + i
         i = parent
-    h.e[i] = e
+    h.e[i] = e[0]
     s.heap_pos[e.slot] = h.base + i
+
+
+cdef inline void _sift_up(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
+    cdef heap_entry_t e = h.e[i]
+    _hole_up(s, h, i, &e)
 
 
 cdef inline int32_t _hole_down(sim_t* s, heap_t* h, int32_t i, heap_entry_t* e) noexcept nogil:
@@ -92,12 +99,14 @@ cdef inline void _sift_down(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
 
 
 cdef inline void _heap_push(sim_t* s, heap_t* h, int32_t slot, int64_t when, int64_t seq) noexcept nogil:
+    cdef heap_entry_t e
     cdef int32_t i = h.len
+    e.time = when
+    e.seq = seq
+    e.slot = slot
+    e._pad = 0
     h.len += 1
-    h.e[i].slot = slot
-    h.e[i].time = when
-    h.e[i].seq = seq
-    _sift_up(s, h, i)
+    _hole_up(s, h, i, &e)
 
 
 cdef inline void _heap_remove(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
@@ -118,12 +127,13 @@ cdef inline int32_t _heap_take_top(sim_t* s, heap_t* h) noexcept nogil:
     caller's."""
     cdef int32_t slot = h.e[0].slot
     cdef int32_t i
+    cdef heap_entry_t last
     h.len -= 1
     if h.len == 0:
         return slot
     i = _hole_down(s, h, 0, NULL)
-    h.e[i] = h.e[h.len]
-    _sift_up(s, h, i)
+    last = h.e[h.len]
+    _hole_up(s, h, i, &last)
     return slot
 
 
@@ -387,15 +397,23 @@ cdef inline void _ring_advance(ring_t* r) noexcept nogil:
     r.head = 0 if r.len == 0 else ring_index(r, 1)
 
 
+cdef inline bint ring_live(ring_t* r, heap_entry_t* e) noexcept nogil:
+    """Is ``e``, an entry of ``r``, still armed (not cancelled or moved)?"""
+    return r.live[e.slot] == e.seq
+
+
+cdef inline heap_entry_t* ring_first(ring_t* r) noexcept nogil:
+    """The head entry, live or stale, or NULL."""
+    return &r.e[r.head] if r.len > 0 else NULL
+
+
 cdef inline heap_entry_t* ring_head(ring_t* r) noexcept nogil:
     """The first live entry (stale ones at the head are dropped), or NULL."""
-    cdef heap_entry_t* e
-    while r.len > 0:
-        e = &r.e[r.head]
-        if r.live[e.slot] == e.seq:
-            return e
+    cdef heap_entry_t* e = ring_first(r)
+    while e != NULL and not ring_live(r, e):
         _ring_advance(r)
-    return NULL
+        e = ring_first(r)
+    return e
 
 
 cdef inline int32_t ring_ahead(ring_t* r, int32_t k) noexcept nogil:
@@ -406,9 +424,10 @@ cdef inline int32_t ring_ahead(ring_t* r, int32_t k) noexcept nogil:
     return r.e[ring_index(r, k)].slot
 
 
-cdef inline int32_t ring_pop(ring_t* r) noexcept nogil:
-    """Remove the head entry (it fires now); return its slot."""
-    cdef int32_t slot = r.e[r.head].slot
+cdef inline int32_t ring_pop(ring_t* r, heap_entry_t* e) noexcept nogil:
+    """Remove the head entry, ``e`` (next_event()'s: it fires now, and the
+    loop holds it already); return its slot."""
+    cdef int32_t slot = e.slot
     _ring_advance(r)
     r.live[slot] = -1
     return slot
@@ -437,22 +456,40 @@ cdef enum:
 cdef inline heap_entry_t* next_event(sim_t* s, int32_t* src) noexcept nogil:
     """The earliest of the timer queue's top and the rings' heads, or NULL;
     ``src`` (unless NULL) says where it is: SRC_HEAP, SRC_TICKS or SRC_NOWQ
-    (so that the loop need not work it out again from the pointer)."""
-    cdef heap_entry_t* tk = ring_head(&s.ticks)
-    cdef heap_entry_t* nq = ring_head(&s.nowq)
+    (so that the loop need not work it out again from the pointer).
+    Only the ring head that comes first is checked for being live: a ring is
+    in (time, seq) order, so a stale head is before every live entry behind
+    it, and a head that loses loses as well to the live entries behind it. A
+    stale head that comes first is dropped and the comparison made again
+    (its earlier time may have kept the wheel from turning: harmless, the
+    queue's order is the same)."""
+    cdef heap_entry_t* tk
+    cdef heap_entry_t* nq
     cdef heap_entry_t* r
     cdef heap_entry_t* h
     cdef int32_t where
-    if tk != NULL and (nq == NULL or _before(tk, nq)):
-        r = tk
-        where = SRC_TICKS
-    else:
-        r = nq
-        where = SRC_NOWQ
-    h = queue_top(s, NO_TIME if r == NULL else r.time)
-    if h != NULL and (r == NULL or _before(h, r)):
-        r = h
-        where = SRC_HEAP
+    while True:
+        tk = ring_first(&s.ticks)
+        nq = ring_first(&s.nowq)
+        if tk != NULL and (nq == NULL or _before(tk, nq)):
+            r = tk
+            where = SRC_TICKS
+        else:
+            r = nq
+            where = SRC_NOWQ
+        h = queue_top(s, NO_TIME if r == NULL else r.time)
+        if h != NULL and (r == NULL or _before(h, r)):
+            r = h
+            where = SRC_HEAP
+            break
+        if where == SRC_TICKS:
+            if ring_live(&s.ticks, r):
+                break
+            ring_head(&s.ticks)
+        elif r == NULL or ring_live(&s.nowq, r):
+            break
+        else:
+            ring_head(&s.nowq)
     if src != NULL:
         src[0] = where
     return r
