@@ -376,8 +376,8 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         else:
             slot = ring_pop(&s.nowq, e)
             next_slot = ring_ahead(&s.nowq, RING_AHEAD)
-        # (a tick ring's slot is its CPU, the number of that CPU's SLOT_CURR
-        # timer: the same decoding gives the CPU and its current task)
+        # (a tick ring's slot is its CPU, which is also the number of that
+        # CPU's SLOT_CURR timer: no decoding needed)
         c = ti = -1
         if next_slot < 0:
             pass
