@@ -245,7 +245,7 @@ cdef int32_t check_invariants(sim_t* s, int64_t last) noexcept nogil:
         if s.ticks.e[ring_index(&s.ticks, i)].time < s.ticks.e[ring_index(&s.ticks, i - 1)].time:
             return 1
     for c in range(s.ncpu):
-        if s.curr_hint[c] != s.cpus[c].curr:
+        if s.curr_hint[c] != s.cpus[c].curr or s.head_hint[c] != s.cpus[c].fair_head:
             return 14
     for i in range(s.ntask):
         if s.cpu_hint[i] != s.tasks[i].cpu:
@@ -399,6 +399,8 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
             __builtin_prefetch(&s.cpus[c], 1, 3)
             __builtin_prefetch(<char*>&s.cpus[c] + LINE_BYTES, 1, 3)
             __builtin_prefetch(&s.cstats[c], 1, 3)
+            if src == SRC_HEAP and s.head_hint[c] >= 0:
+                __builtin_prefetch(&s.tasks[s.head_hint[c]], 0, 3)
         if ti >= 0:
             __builtin_prefetch(&s.tasks[ti], 1, 3)
             __builtin_prefetch(<char*>&s.tasks[ti] + LINE_BYTES, 1, 3)
@@ -627,9 +629,11 @@ cdef class Engine:
         self.s.wheel_start = k.wheel_start
         self.s.wheel_next = -1
         self.s.rng = <bitgen_t*>PyCapsule_GetPointer(self.bitgen.capsule, "BitGenerator")
-        self.hints = np.concatenate([a["cpus"]["curr"], a["tasks"]["cpu"]]).astype(np.int32)
+        self.hints = np.concatenate([a["cpus"]["curr"], a["tasks"]["cpu"],
+                                     a["cpus"]["fair_head"]]).astype(np.int32)
         self.s.curr_hint = <int32_t*>_ptr(self.hints)
         self.s.cpu_hint = self.s.curr_hint + ncpu
+        self.s.head_hint = self.s.cpu_hint + self.s.ntask
 
     def start(self):
         """Time 0: put every task on its runqueue or to sleep with its first

@@ -302,6 +302,7 @@ cdef inline void fair_list_append(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nog
         s.tasks[cpu.fair_tail].rq_next = ti
     else:
         cpu.fair_head = ti
+        s.head_hint[cpu - s.cpus] = ti
     cpu.fair_tail = ti
     cpu.avg_vsum += (t.vruntime - cpu.min_vruntime) * t.weight
     cpu.avg_load += t.weight
@@ -329,6 +330,7 @@ cdef inline void fair_list_remove(sim_t* s, cpu_t* cpu, int32_t ti) noexcept nog
     """__dequeue_entity(): avg_vruntime_sub(), and a new leftmost when it was."""
     cdef task_t* t = &s.tasks[ti]
     list_unlink(s, ti, &cpu.fair_head, &cpu.fair_tail)
+    s.head_hint[cpu - s.cpus] = cpu.fair_head
     cpu.avg_vsum -= (t.vruntime - cpu.min_vruntime) * t.weight
     cpu.avg_load -= t.weight
     if cpu.fair_left == ti:

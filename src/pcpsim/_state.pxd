@@ -521,14 +521,17 @@ ctypedef struct sim_t:
     task_stats_t* tstats
     cpu_t* cpus
     cpu_stats_t* cstats
-    # Prefetch hints: copies of every cpus[c].curr (curr_hint[c]) and every
-    # tasks[ti].cpu (cpu_hint[ti]) in one small array that stays in the cache,
+    # Prefetch hints: copies of every cpus[c].curr (curr_hint[c]), every
+    # tasks[ti].cpu (cpu_hint[ti]) and every cpus[c].fair_head (head_hint[c])
+    # in one small array that stays in the cache,
     # so that run_loop() can prefetch a timer's task and CPU lines without
     # first loading a line that is not there yet. Only prefetches read them;
-    # the engine sets them from the arrays when it binds them, schedule() and
-    # the rescuer's move keep them current, and the debug build checks them.
+    # the engine sets them from the arrays when it binds them, schedule(), the
+    # rescuer's move and the fair list keep them current, and the debug build
+    # checks them.
     int32_t* curr_hint
     int32_t* cpu_hint
+    int32_t* head_hint
     heap_t heap             # timers due before the wheel's current bucket ends
     heap_t far              # timers beyond the wheel's span
     int32_t* heap_pos       # slot -> where its timer is (see _eventq.pxd), -1 when not armed
