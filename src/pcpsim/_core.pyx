@@ -359,11 +359,13 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         # For a heap event, the heap's next timer: heap timers (pcp
         # boundaries, burst ends, wakeups) hit CPUs in no order, so at
         # thousands of CPUs their first touches wait for lines from beyond
-        # the L2, and one event ahead most are there in time. For a tick or a
+        # the L2, and one event ahead most are there in time; also the head
+        # of that CPU's fair queue, which the pick after a block and the
+        # preemption check of a wakeup walk (pick_eevdf()). For a tick or a
         # reschedule, the ring's entry RING_AHEAD on: the rings sweep the CPUs
         # in order, but the tasks they run are anywhere. The hints give the
-        # CPU's current task and the task's CPU from a small array in the
-        # cache (read from the rows themselves, that load missed and held
+        # CPU's current task and queue head and the task's CPU from a small
+        # array in the cache (read from the rows themselves, that load missed and held
         # the loop up). Measured with compare_builds.py in benchmarks/README.md.
         # Not a function: gcc deletes calls of a function whose only effect
         # is a prefetch.
