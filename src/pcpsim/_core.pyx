@@ -366,9 +366,9 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         # in order, but the tasks they run are anywhere. The hints give the
         # CPU's current task and queue head and the task's CPU from a small
         # array in the cache (read from the rows themselves, that load
-        # missed and held the loop up). Measured with compare_builds.py in benchmarks/README.md.
-        # Not a function: gcc deletes calls of a function whose only effect
-        # is a prefetch.
+        # missed and held the loop up). Measured with compare_builds.py in
+        # benchmarks/README.md. Not a function: gcc deletes calls of a
+        # function whose only effect is a prefetch.
         if src == SRC_HEAP:
             slot = heap_pop(s)
             next_slot = s.heap.e[0].slot if s.heap.len > 0 else -1
