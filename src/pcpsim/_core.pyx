@@ -410,14 +410,21 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
             __builtin_prefetch(&s.tcounts[ti], 1, 3)
         if src == SRC_NOWQ:
             # a reschedule picks from the CPU's queued tasks: half as far
-            # ahead, the CPU's line is in and names them
+            # ahead, the CPU's line is in and names them. The head and the
+            # tail are the whole queue for 95 % of server-4096's CPUs (curr
+            # and two queued); the pick walks their first lines, the switch
+            # to the one picked reads its second line and its counters.
             next_slot = ring_ahead(&s.nowq, RING_AHEAD // 2)
             if 0 <= next_slot < s.ncpu:     # a SLOT_CURR timer
                 cpu = &s.cpus[next_slot]
                 if cpu.fair_head >= 0:
                     __builtin_prefetch(&s.tasks[cpu.fair_head], 0, 3)
-                if cpu.fair_left >= 0:
-                    __builtin_prefetch(&s.tasks[cpu.fair_left], 0, 3)
+                    __builtin_prefetch(<char*>&s.tasks[cpu.fair_head] + LINE_BYTES, 1, 3)
+                    __builtin_prefetch(&s.tcounts[cpu.fair_head], 1, 3)
+                    if cpu.fair_tail != cpu.fair_head:
+                        __builtin_prefetch(&s.tasks[cpu.fair_tail], 0, 3)
+                        __builtin_prefetch(<char*>&s.tasks[cpu.fair_tail] + LINE_BYTES, 1, 3)
+                        __builtin_prefetch(&s.tcounts[cpu.fair_tail], 1, 3)
         if src == SRC_TICKS:
             s.cstats[slot].events += 1
             on_tick(s, slot, now)
