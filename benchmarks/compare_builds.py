@@ -50,15 +50,14 @@ def load_core(site: str) -> ModuleType:
     return mod
 
 
-def engine_config(ncpu: int) -> Any:
-    """The engine benchmark's config at ``ncpu`` CPUs (``configs.py`` beside
-    this file, loaded by its path)."""
+def bench_configs() -> ModuleType:
+    """``configs.py`` beside this file (the benchmarks' configs), loaded by its path."""
     spec = importlib.util.spec_from_file_location("configs", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                                           "configs.py"))
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.engine_config(ncpu)
+    return mod
 
 
 def convert(arrays: dict[str, np.ndarray], core: ModuleType) -> dict[str, np.ndarray]:
@@ -83,11 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strategy", default="workqueue", help="drain strategy (default: workqueue)")
     ap.add_argument("--engine", type=int, metavar="NCPU",
                     help="the engine benchmark's config (configs.engine_config) at NCPU CPUs instead of a scenario")
+    ap.add_argument("--server-load", type=int, metavar="NCPU",
+                    help="server-4096's per-CPU load (configs.server_load_config, workqueue) at NCPU CPUs")
     ap.add_argument("--chunk", default="20ms", help="simulated time per turn (default: 20ms)")
     ap.add_argument("--until", default="1s", help="simulated time in all (default: 1s)")
     args = ap.parse_args(argv)
     if len(args.sites) < 2:
         ap.error("give at least two builds")
+    if args.engine is not None and args.server_load is not None:
+        ap.error("--engine and --server-load each name a config: give one")
     sys.path.insert(0, args.sites[0])
     import pcpsim
     from pcpsim import scenarios
@@ -95,8 +98,11 @@ def main(argv: list[str] | None = None) -> int:
 
     chunk, until = parse_duration(args.chunk, "--chunk"), parse_duration(args.until, "--until")
     if args.engine is not None:
-        cfg = engine_config(args.engine)
+        cfg = bench_configs().engine_config(args.engine)
         name = f"engine, {args.engine} CPUs"
+    elif args.server_load is not None:
+        cfg = bench_configs().server_load_config(args.server_load)
+        name = f"server-4096's load, {args.server_load} CPUs"
     else:
         cfg = scenarios.SCENARIOS[args.scenario].build(args.strategy)
         name = f"{args.scenario} ({args.strategy})"

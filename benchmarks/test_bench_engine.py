@@ -4,6 +4,8 @@ Scenario at N CPUs: two nice-0 hogs per CPU, a SCHED_FIFO periodic task
 (1 ms period, 100 us runtime) on every 16th CPU, HZ=250, 1 simulated second.
 ``test_engine_run`` times ``Simulation.run()`` only (the Simulation is built in
 the untimed setup); ``test_engine_build`` times ``Simulation(cfg)`` at 8192 CPUs.
+``test_server_load_run`` times the run of ``server-4096``'s per-CPU load at the
+same sizes (``configs.server_load_config``).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 
 import pcpsim as p
-from configs import engine_config
+from configs import engine_config, server_load_config
 from conftest import ROUNDS, native_bytes, record
 
 CPU_COUNTS = (64, 512, 4096, 8192)
@@ -27,6 +29,15 @@ BUILD_CPUS = 8192
 @pytest.mark.parametrize("ncpu", CPU_COUNTS)
 def test_engine_run(timed_run: Any, ncpu: int) -> None:
     assert timed_run(engine_config(ncpu)) > 0
+
+
+@pytest.mark.benchmark(group="server-load-run")
+@pytest.mark.parametrize("ncpu", CPU_COUNTS)
+def test_server_load_run(timed_run: Any, ncpu: int) -> None:
+    """server-4096's per-CPU load at each size: its random-order timers
+    (allocators' pcp boundaries, wakeups) are what the engine benchmark's
+    hogs lack, and at thousands of CPUs their rows come from beyond the cache."""
+    assert timed_run(server_load_config(ncpu)) > 0
 
 
 @pytest.mark.benchmark(group="engine-build")
@@ -43,7 +54,7 @@ def test_engine_build(benchmark: Any) -> None:
 PEAK_SCRIPT = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from configs import engine_config
+from configs import engine_config, server_load_config
 import pcpsim as p
 t0 = time.perf_counter()
 sim = p.Simulation(engine_config(int(sys.argv[2])))
