@@ -65,9 +65,44 @@ def test_engine_option_runs_the_engine_benchmarks_config(capsys: pytest.CaptureF
     tool = load_tool()
     assert tool.main([SITE, SITE, "--engine", "16", "--chunk", "10ms", "--until", "50ms"]) == 0
     out = capsys.readouterr().out
-    cfg = tool.engine_config(16)
+    cfg = tool.bench_configs().engine_config(16)
     cfg.duration = "50ms"
     sim = p.Simulation(cfg)
     sim.run()
     m = re.search(r"^engine, 16 CPUs, 0.05 simulated s in (\d+) chunks, (\d+) events", out, re.M)
     assert m and int(m.group(1)) == 5 and int(m.group(2)) == sim.events, out
+
+
+def test_server_load_option_runs_the_servers_load_at_that_size(capsys: pytest.CaptureFixture[str]) -> None:
+    tool = load_tool()
+    assert tool.main([SITE, SITE, "--server-load", "64", "--chunk", "10ms", "--until", "30ms"]) == 0
+    out = capsys.readouterr().out
+    cfg = tool.bench_configs().server_load_config(64)
+    cfg.duration = "30ms"
+    sim = p.Simulation(cfg)
+    sim.run()
+    m = re.search(r"^server-4096's load, 64 CPUs, 0.03 simulated s in (\d+) chunks, (\d+) events", out, re.M)
+    assert m and int(m.group(1)) == 3 and int(m.group(2)) == sim.events, out
+
+
+def test_engine_and_server_load_together_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    tool = load_tool()
+    with pytest.raises(SystemExit):
+        tool.main([SITE, SITE, "--engine", "16", "--server-load", "64"])
+    assert "--engine and --server-load" in capsys.readouterr().err
+
+
+def test_server_load_config_keeps_the_servers_load_per_cpu() -> None:
+    configs = load_tool().bench_configs()
+    server = scenarios.server_4096("workqueue")
+    cfg = configs.server_load_config(1024)
+    assert (cfg.topology.nodes, cfg.topology.cpus_per_node) == (2, 512)
+    assert cfg.tasks[:2] == server.tasks[:2]                      # the hogs and allocators: "all"
+    assert list(cfg.tasks[2].cpus) == list(range(0, 1024, 16))    # FIFO periodic on every 16th CPU
+    assert list(cfg.tasks[3].cpus) == [0, 512]                    # a reclaimer on each node's first CPU
+    assert p.parse_duration(cfg.duration, "duration") == 1_171_875_000    # 1200 CPU-seconds / 1024 CPUs
+    small = configs.server_load_config(64)
+    assert (small.topology.nodes, small.topology.cpus_per_node) == (1, 64)
+    assert list(small.tasks[3].cpus) == [0]
+    with pytest.raises(ValueError, match="ncpu = 768"):
+        configs.server_load_config(768)
