@@ -54,7 +54,7 @@ def test_engine_build(benchmark: Any) -> None:
 PEAK_SCRIPT = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from configs import engine_config, server_load_config
+from configs import engine_config
 import pcpsim as p
 t0 = time.perf_counter()
 sim = p.Simulation(engine_config(int(sys.argv[2])))
