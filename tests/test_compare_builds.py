@@ -61,28 +61,24 @@ def test_a_directory_without_a_build_is_refused(tmp_path: Path) -> None:
         tool.main([SITE, os.fspath(tmp_path)])
 
 
-def test_engine_option_runs_the_engine_benchmarks_config(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("option, ncpu, heading", [
+    ("--engine", 16, "engine, 16 CPUs"),
+    ("--server-load", 64, "server-4096's load, 64 CPUs"),
+])
+def test_a_benchmark_config_option_runs_that_config(capsys: pytest.CaptureFixture[str], option: str, ncpu: int,
+                                                    heading: str) -> None:
+    """--engine and --server-load run configs.engine_config / server_load_config
+    at that size: both engines process exactly a straight run's events."""
     tool = load_tool()
-    assert tool.main([SITE, SITE, "--engine", "16", "--chunk", "10ms", "--until", "50ms"]) == 0
+    assert tool.main([SITE, SITE, option, str(ncpu), "--chunk", "10ms", "--until", "50ms"]) == 0
     out = capsys.readouterr().out
-    cfg = tool.bench_configs().engine_config(16)
+    configs = tool.bench_configs()
+    cfg = (configs.engine_config if option == "--engine" else configs.server_load_config)(ncpu)
     cfg.duration = "50ms"
     sim = p.Simulation(cfg)
     sim.run()
-    m = re.search(r"^engine, 16 CPUs, 0.05 simulated s in (\d+) chunks, (\d+) events", out, re.M)
+    m = re.search(rf"^{re.escape(heading)}, 0.05 simulated s in (\d+) chunks, (\d+) events", out, re.M)
     assert m and int(m.group(1)) == 5 and int(m.group(2)) == sim.events, out
-
-
-def test_server_load_option_runs_the_servers_load_at_that_size(capsys: pytest.CaptureFixture[str]) -> None:
-    tool = load_tool()
-    assert tool.main([SITE, SITE, "--server-load", "64", "--chunk", "10ms", "--until", "30ms"]) == 0
-    out = capsys.readouterr().out
-    cfg = tool.bench_configs().server_load_config(64)
-    cfg.duration = "30ms"
-    sim = p.Simulation(cfg)
-    sim.run()
-    m = re.search(r"^server-4096's load, 64 CPUs, 0.03 simulated s in (\d+) chunks, (\d+) events", out, re.M)
-    assert m and int(m.group(1)) == 3 and int(m.group(2)) == sim.events, out
 
 
 def test_engine_and_server_load_together_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
