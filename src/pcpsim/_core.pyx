@@ -547,7 +547,7 @@ cdef class Engine:
     cdef sim_t s
     cdef readonly dict arrays
     cdef object bitgen
-    cdef object hints          # curr_hint and cpu_hint (see sim_t): derived, not saved
+    cdef object hints          # curr_hint, cpu_hint, head_hint (see sim_t): derived, not saved
     cdef readonly bint started
 
     def __init__(self, dict arrays, object bitgen, bint started=False):

@@ -525,9 +525,10 @@ ctypedef struct sim_t:
     # tasks[ti].cpu (cpu_hint[ti]) and every cpus[c].fair_head (head_hint[c])
     # in one small array that stays in the cache, so that run_loop() can
     # prefetch a timer's task, CPU and first queued task without first
-    # loading a line that is not there yet. Only prefetches read them; the engine sets them
-    # from the arrays when it binds them, schedule(), the rescuer's move and
-    # the fair list keep them current, and the debug build checks them.
+    # loading a line that is not there yet. Only prefetches read them. The
+    # engine sets them from the arrays when it binds them; schedule(), the
+    # rescuer's move and the fair list keep them current; the debug build
+    # checks them.
     int32_t* curr_hint
     int32_t* cpu_hint
     int32_t* head_hint
