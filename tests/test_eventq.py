@@ -6,6 +6,7 @@ structure stays consistent as the wheel turns and wraps."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import pcpsim as p
 from pcpsim import _core
@@ -94,3 +95,49 @@ def test_step_takes_events_in_time_order_across_parts() -> None:
     assert times == sorted(times)
     # the 250 ms release (armed far beyond the span at time 0) is among them, on time
     assert 250 * MS in times
+
+
+def test_timer_keys_name_their_slot_and_order_by_arming() -> None:
+    # an entry's key is its sequence number above SLOT_BITS and its slot below:
+    # every heap, far-heap, wheel and ring entry decodes to a slot that says it is there
+    sim = p.Simulation(_periods_config(7))
+    sim.run("123456789ns")
+    a = sim.arrays
+    mask = _core.TIMER_MAX_SLOTS - 1
+    bits = _core.TIMER_MAX_SLOTS.bit_length() - 1
+    seq = int(a["counters"]["seq"][0])
+    pos = a["heap_pos"]
+    far = _core.TIMER_FAR_BASE
+    for name, base, n in (("heap", 0, np.count_nonzero((pos >= 0) & (pos < far))),
+                          ("far", far, np.count_nonzero(pos >= far))):
+        keys = a[name]["key"][:n]
+        assert n > 0 and np.array_equal(pos[keys & mask], base + np.arange(n)), name
+        assert np.all(keys >> bits < seq), name          # numbers already taken
+    wheel = np.flatnonzero(pos == _core.TIMER_IN_WHEEL)
+    keys = a["wheel"]["key"][wheel]
+    assert len(wheel) > 0 and np.array_equal(keys & mask, wheel)
+    assert len(np.unique(keys >> bits)) == len(wheel)    # one number per arming
+    head, n = int(a["counters"]["ticks_head"][0]), int(a["counters"]["ticks_len"][0])
+    ring = a["tickq"]["key"][(head + np.arange(n)) % len(a["tickq"])]
+    live = ring[a["tick_live"][ring & mask] == ring]
+    assert len(live) > 0 and np.all(np.diff(live >> bits) > 0)      # in arming order
+
+
+def test_a_simulation_that_would_outnumber_timer_keys_stops_with_an_error() -> None:
+    sim = p.Simulation(_periods_config(3))
+    sim.run("5ms")
+    _, (arrays, bitgen, started) = sim._engine.__reduce__()
+    arrays["counters"]["seq"] = _core.TIMER_SEQ_LIMIT - 3      # three more arms, then the limit
+    engine = _core.Engine(arrays, bitgen, started)
+    with pytest.raises(RuntimeError, match="as many timers as timer keys can number"):
+        engine.run(10 * MS)
+    assert 5 * MS <= engine.now < 10 * MS
+
+
+def test_more_tasks_than_timer_keys_can_name_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _periods_config()
+    nslot = p.Simulation(cfg).arrays["heap_pos"].size
+    monkeypatch.setattr(_core, "TIMER_MAX_SLOTS", nslot - 1)
+    with pytest.raises(p.ConfigError, match=f"at most {nslot - 1 - 5 * _core.SLOTS - 2} tasks on 5 CPUs") as err:
+        p.Simulation(cfg)
+    assert err.value.field == "tasks"

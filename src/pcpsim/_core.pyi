@@ -15,6 +15,8 @@ TIMER_WHEEL_SIZE: int
 TIMER_BUCKET_NS: int
 TIMER_IN_WHEEL: int
 TIMER_FAR_BASE: int
+TIMER_MAX_SLOTS: int
+TIMER_SEQ_LIMIT: int
 HIST_STATS_DTYPE: np.dtype[np.void]
 PARAMS_DTYPE: np.dtype[np.void]
 ZONE_DTYPE: np.dtype[np.void]

@@ -23,8 +23,8 @@ import numpy as np
 
 from pcpsim._state cimport *
 from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, SRC_HEAP, SRC_TICKS, SRC_NOWQ, ring_pop, ring_ahead,
-                             ring_index, heap_pop, _before, next_bucket_start, bucket_of, IN_WHEEL, FAR_BASE, BUCKET_NS,
-                             WHEEL_SIZE, WHEEL_SPAN)
+                             ring_index, heap_pop, entry_slot, _before, next_bucket_start, bucket_of, IN_WHEEL, FAR_BASE,
+                             BUCKET_NS, WHEEL_SIZE, WHEEL_SPAN, MAX_SLOTS, SEQ_LIMIT)
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
     cpu_slot, cpu_slot_kind, slot_cpu, task_slot, slot_task, account_stats, enqueue_task, schedule, fair_curr,
@@ -52,6 +52,8 @@ ERRORS = {
     12: "the timer queue is out of order or its positions are wrong",
     13: "a task, pool or CPU count went negative",
     14: "a prefetch hint disagrees with the CPU's current task or the task's CPU",
+    15: "the simulation has armed as many timers as timer keys can number (about 5.5e11, "
+        "hours of simulating): simulate a shorter time or fewer CPUs",
 }
 
 
@@ -89,6 +91,8 @@ TIMER_WHEEL_SIZE = WHEEL_SIZE
 TIMER_BUCKET_NS = BUCKET_NS
 TIMER_IN_WHEEL = IN_WHEEL       # heap_pos of a slot on the wheel
 TIMER_FAR_BASE = FAR_BASE       # heap_pos - this: a slot's index in the far heap
+TIMER_MAX_SLOTS = MAX_SLOTS     # timer slots a simulation can have (CPU timers, tasks, 2)
+TIMER_SEQ_LIMIT = SEQ_LIMIT     # timers a simulation can arm
 HIST_STATS_DTYPE = _struct_dtype(<hist_stats_t[:1]> &_hstat0)
 PARAMS_DTYPE = _struct_dtype(<params_t[:1]> &_params0)
 ZONE_DTYPE = _struct_dtype(<zone_t[:1]> &_zone0)
@@ -140,7 +144,7 @@ def hist_bucket_bounds():
 cdef bint heap_broken(sim_t* s, heap_t* h) noexcept nogil:
     cdef int32_t i
     for i in range(h.len):
-        if s.heap_pos[h.e[i].slot] != h.base + i or (i > 0 and _before(&h.e[i], &h.e[(i - 1) >> 1])):
+        if s.heap_pos[entry_slot(&h.e[i])] != h.base + i or (i > 0 and _before(&h.e[i], &h.e[(i - 1) >> 1])):
             return True
     return False
 
@@ -352,6 +356,9 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         if now < s.now:
             s.error = 1         # checked in every build: one comparison per event
             break
+        if s.seq >= SEQ_LIMIT:
+            s.error = 15        # checked in every build: timer keys would overflow
+            break
         s.now = now
         # Start loading what a coming event will touch while this one runs:
         # its CPU's runqueue, accounting and statistics lines and the three
@@ -371,7 +378,7 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         # function whose only effect is a prefetch.
         if src == SRC_HEAP:
             slot = heap_pop(s)
-            next_slot = s.heap.e[0].slot if s.heap.len > 0 else -1
+            next_slot = entry_slot(&s.heap.e[0]) if s.heap.len > 0 else -1
         elif src == SRC_TICKS:
             slot = ring_pop(&s.ticks, e)
             next_slot = ring_ahead(&s.ticks, RING_AHEAD)
@@ -563,6 +570,9 @@ cdef class Engine:
         cdef int32_t ntask = <int32_t>len(a["tasks"])
         rows = {"task": ntask, "cpu": ncpu, "slot": ncpu * SLOTS_PER_CPU + ntask + 2, "bucket": WHEEL_SIZE,
                 "bucket_word": WHEEL_SIZE // 64}
+        if rows["slot"] > MAX_SLOTS:
+            raise ValueError(f"engine arrays: {ncpu} CPUs and {ntask} tasks need {rows['slot']} timer slots, "
+                             f"at most {MAX_SLOTS} fit a timer key")
         for name, (dtype, kind) in ARRAY_SPECS.items():
             arr = a.get(name)
             if arr is None or arr.dtype != dtype or not arr.flags.c_contiguous or not arr.flags.writeable:

@@ -10,6 +10,14 @@ number being taken when the slot is armed: events at one instant run in the
 order they were scheduled. Any structure that pops in that total order gives the
 same run; this one is chosen for the cost per event.
 
+An entry is 16 bytes, its time and a key: the sequence number shifted up by
+SLOT_BITS with the slot in the bits below (timer_key()). Sequence numbers are
+unique, so keys order as they do; an entry is one 16-byte move where time,
+seq and slot were 24 bytes and two, and its index a shift, not a multiply.
+A simulation can so have at most 2^SLOT_BITS slots (MAX_SLOTS, checked when
+the engine binds its arrays) and arm at most SEQ_LIMIT timers (checked at
+every event, like time running backwards): 5.5e11, hours of simulating.
+
 A binary heap of every armed timer costs a walk of log2(timers) levels per pop
 and per arm: at 4096 CPUs (16 k timers, 14 levels) about a third of the loop's
 instructions (callgrind, server-4096). So the timers
@@ -43,10 +51,31 @@ cdef enum:
     IN_WHEEL = -2
     WHEEL_SPAN = 1 << (BUCKET_SHIFT + WHEEL_SHIFT)
     FAR_BASE = 1 << 30
+    SLOT_BITS = 24                          # a key's low bits: the slot
+    MAX_SLOTS = 1 << SLOT_BITS
+    SLOT_MASK = MAX_SLOTS - 1
+
+# A key's high bits hold the sequence number, below the sign bit (the rings'
+# live[] arrays say -1 for none); an event arms far fewer than 2^32 timers, so
+# a simulation stops below 2^39 - 2^32 before one arms past 2^39.
+cdef extern from *:
+    """
+    #define PCPSIM_SEQ_LIMIT ((((int64_t)1) << 39) - (((int64_t)1) << 32))
+    """
+    const int64_t SEQ_LIMIT "PCPSIM_SEQ_LIMIT"
+
+
+cdef inline int64_t timer_key(int64_t seq, int32_t slot) noexcept nogil:
+    """The key of ``slot``'s entry armed with sequence number ``seq``."""
+    return (seq << SLOT_BITS) | slot
+
+
+cdef inline int32_t entry_slot(heap_entry_t* e) noexcept nogil:
+    return <int32_t>(e.key & SLOT_MASK)
 
 
 cdef inline bint _before(heap_entry_t* a, heap_entry_t* b) noexcept nogil:
-    return a.time < b.time or (a.time == b.time and a.seq < b.seq)
+    return a.time < b.time or (a.time == b.time and a.key < b.key)
 
 
 # ---------------------------------------------------------------- heaps
@@ -61,10 +90,10 @@ cdef inline void _hole_up(sim_t* s, heap_t* h, int32_t i, heap_entry_t* e) noexc
         if not _before(e, &h.e[parent]):
             break
         h.e[i] = h.e[parent]
-        s.heap_pos[h.e[i].slot] = h.base + i
+        s.heap_pos[entry_slot(&h.e[i])] = h.base + i
         i = parent
     h.e[i] = e[0]
-    s.heap_pos[e.slot] = h.base + i
+    s.heap_pos[entry_slot(e)] = h.base + i
 
 
 cdef inline void _sift_up(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
@@ -86,7 +115,7 @@ cdef inline int32_t _hole_down(sim_t* s, heap_t* h, int32_t i, heap_entry_t* e) 
         if e != NULL and not _before(&h.e[child], e):
             break
         h.e[i] = h.e[child]
-        s.heap_pos[h.e[i].slot] = h.base + i
+        s.heap_pos[entry_slot(&h.e[i])] = h.base + i
         i = child
     return i
 
@@ -95,16 +124,14 @@ cdef inline void _sift_down(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
     cdef heap_entry_t e = h.e[i]
     i = _hole_down(s, h, i, &e)
     h.e[i] = e
-    s.heap_pos[e.slot] = h.base + i
+    s.heap_pos[entry_slot(&e)] = h.base + i
 
 
-cdef inline void _heap_push(sim_t* s, heap_t* h, int32_t slot, int64_t when, int64_t seq) noexcept nogil:
+cdef inline void _heap_push(sim_t* s, heap_t* h, int64_t when, int64_t key) noexcept nogil:
     cdef heap_entry_t e
     cdef int32_t i = h.len
     e.time = when
-    e.seq = seq
-    e.slot = slot
-    e._pad = 0          # the heap array is pickled with the engine: no stack garbage in it
+    e.key = key
     h.len += 1
     _hole_up(s, h, i, &e)
 
@@ -115,9 +142,9 @@ cdef inline void _heap_remove(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
     if i == h.len:
         return
     h.e[i] = h.e[h.len]
-    s.heap_pos[h.e[i].slot] = h.base + i
+    s.heap_pos[entry_slot(&h.e[i])] = h.base + i
     _sift_up(s, h, i)
-    _sift_down(s, h, s.heap_pos[h.e[i].slot] - h.base)
+    _sift_down(s, h, s.heap_pos[entry_slot(&h.e[i])] - h.base)
 
 
 cdef inline int32_t _heap_take_top(sim_t* s, heap_t* h) noexcept nogil:
@@ -125,7 +152,7 @@ cdef inline int32_t _heap_take_top(sim_t* s, heap_t* h) noexcept nogil:
     comparison a level), then the last entry rises from there (rarely more
     than a level or two). Returns the slot taken off; its position is the
     caller's."""
-    cdef int32_t slot = h.e[0].slot
+    cdef int32_t slot = entry_slot(&h.e[0])
     cdef int32_t i
     cdef heap_entry_t last
     h.len -= 1
@@ -149,7 +176,7 @@ cdef inline int64_t bucket_floor(int64_t t) noexcept nogil:
     return (t >> BUCKET_SHIFT) << BUCKET_SHIFT
 
 
-cdef inline void _wheel_add(sim_t* s, int32_t slot, int64_t when, int64_t seq) noexcept nogil:
+cdef inline void _wheel_add(sim_t* s, int32_t slot, int64_t when, int64_t key) noexcept nogil:
     """Append to the bucket's list, so that it is in seq order (but for timers
     brought in from ``far``, which come in time order): moved into ``heap`` in
     that order, the many timers of one instant (a period boundary) need no
@@ -157,7 +184,7 @@ cdef inline void _wheel_add(sim_t* s, int32_t slot, int64_t when, int64_t seq) n
     cdef int32_t b = bucket_of(when)
     cdef int32_t head = s.wheel_head[b]
     s.wheel[slot].time = when
-    s.wheel[slot].seq = seq
+    s.wheel[slot].key = key
     s.wheel[slot].next = -1
     if head >= 0:
         s.wheel[slot].prev = s.wheel[head].prev
@@ -194,15 +221,16 @@ cdef inline void _wheel_remove(sim_t* s, int32_t slot) noexcept nogil:
         s.wheel[head].prev = prv
 
 
-cdef inline void _queue_add(sim_t* s, int32_t slot, int64_t when, int64_t seq) noexcept nogil:
-    """File an unarmed slot's timer where its distance from the wheel's start puts it."""
+cdef inline void _queue_add(sim_t* s, int32_t slot, int64_t when, int64_t key) noexcept nogil:
+    """File an unarmed slot's timer (``key``: timer_key()) where its distance
+    from the wheel's start puts it."""
     cdef int64_t ahead = when - s.wheel_start
     if ahead < BUCKET_NS:
-        _heap_push(s, &s.heap, slot, when, seq)
+        _heap_push(s, &s.heap, when, key)
     elif ahead < WHEEL_SPAN:
-        _wheel_add(s, slot, when, seq)
+        _wheel_add(s, slot, when, key)
     else:
-        _heap_push(s, &s.far, slot, when, seq)
+        _heap_push(s, &s.far, when, key)
 
 
 cdef inline void _queue_remove(sim_t* s, int32_t slot) noexcept nogil:
@@ -239,10 +267,10 @@ cdef inline void _wheel_advance(sim_t* s, int64_t start) noexcept nogil:
     cdef int32_t slot
     s.wheel_start = start
     while s.far.len > 0 and s.far.e[0].time - start < WHEEL_SPAN:
-        slot = s.far.e[0].slot
+        slot = entry_slot(&s.far.e[0])
         # the slot's entry stays far.e[0] while _queue_add files it elsewhere;
         # taking it off the far heap then rewrites only the other slots' positions
-        _queue_add(s, slot, s.far.e[0].time, s.far.e[0].seq)
+        _queue_add(s, slot, s.far.e[0].time, s.far.e[0].key)
         _heap_take_top(s, &s.far)
 
 
@@ -275,7 +303,7 @@ cdef inline void _turn_wheel(sim_t* s, int64_t limit) noexcept nogil:
         while slot >= 0:
             nxt = s.wheel[slot].next
             s.wheel_len -= 1
-            _heap_push(s, &s.heap, slot, s.wheel[slot].time, s.wheel[slot].seq)
+            _heap_push(s, &s.heap, s.wheel[slot].time, s.wheel[slot].key)
             slot = nxt
     _wheel_advance(s, start)
 
@@ -317,13 +345,13 @@ cdef inline void timer_arm(sim_t* s, int32_t slot, int64_t when) noexcept nogil:
     if 0 <= pos < FAR_BASE and when - s.wheel_start < BUCKET_NS:
         # moved within the heap: in place
         s.heap.e[pos].time = when
-        s.heap.e[pos].seq = s.seq
+        s.heap.e[pos].key = timer_key(s.seq, slot)
         s.seq += 1
         _sift_up(s, &s.heap, pos)
         _sift_down(s, &s.heap, s.heap_pos[slot])
         return
     _queue_remove(s, slot)
-    _queue_add(s, slot, when, s.seq)
+    _queue_add(s, slot, when, timer_key(s.seq, slot))
     s.seq += 1
 
 
@@ -363,13 +391,18 @@ cdef inline int32_t ring_index(ring_t* r, int32_t k) noexcept nogil:
     return i - r.cap if i >= r.cap else i
 
 
+cdef inline bint ring_live(ring_t* r, heap_entry_t* e) noexcept nogil:
+    """Is ``e``, an entry of ``r``, still armed (not cancelled or moved)?"""
+    return r.live[entry_slot(e)] == e.key
+
+
 cdef inline void _ring_compact(ring_t* r) noexcept nogil:
     """Drop the stale entries of a full ring, keeping the order of the rest."""
     cdef int32_t k, n = 0
     cdef heap_entry_t e
     for k in range(r.len):
         e = r.e[ring_index(r, k)]
-        if r.live[e.slot] == e.seq:
+        if ring_live(r, &e):
             r.e[ring_index(r, n)] = e
             n += 1
     r.len = n
@@ -381,9 +414,8 @@ cdef inline void ring_push(sim_t* s, ring_t* r, int32_t slot, int64_t when) noex
         _ring_compact(r)
     i = ring_index(r, r.len)
     r.e[i].time = when
-    r.e[i].seq = s.seq
-    r.e[i].slot = slot
-    r.live[slot] = s.seq
+    r.e[i].key = timer_key(s.seq, slot)
+    r.live[slot] = r.e[i].key
     s.seq += 1
     r.len += 1
 
@@ -395,11 +427,6 @@ cdef inline void _ring_advance(ring_t* r) noexcept nogil:
     pushing the machine's state out of the cache with it."""
     r.len -= 1
     r.head = 0 if r.len == 0 else ring_index(r, 1)
-
-
-cdef inline bint ring_live(ring_t* r, heap_entry_t* e) noexcept nogil:
-    """Is ``e``, an entry of ``r``, still armed (not cancelled or moved)?"""
-    return r.live[e.slot] == e.seq
 
 
 cdef inline heap_entry_t* ring_first(ring_t* r) noexcept nogil:
@@ -421,13 +448,13 @@ cdef inline int32_t ring_ahead(ring_t* r, int32_t k) noexcept nogil:
     prefetching only), or -1 when the ring is shorter."""
     if r.len <= k:
         return -1
-    return r.e[ring_index(r, k)].slot
+    return entry_slot(&r.e[ring_index(r, k)])
 
 
 cdef inline int32_t ring_pop(ring_t* r, heap_entry_t* e) noexcept nogil:
     """Remove the head entry, ``e`` (next_event()'s: it fires now, and the
     loop holds it already); return its slot."""
-    cdef int32_t slot = e.slot
+    cdef int32_t slot = entry_slot(e)
     _ring_advance(r)
     r.live[slot] = -1
     return slot

@@ -331,9 +331,7 @@ ctypedef struct params_t:
 
 ctypedef struct heap_entry_t:
     int64_t time
-    int64_t seq
-    int32_t slot
-    int32_t _pad
+    int64_t key             # seq << SLOT_BITS | slot (_eventq.pxd): orders like seq, names the slot
 
 ctypedef struct heap_t:     # a binary heap of timer slots (see _eventq.pxd)
     heap_entry_t* e
@@ -342,7 +340,7 @@ ctypedef struct heap_t:     # a binary heap of timer slots (see _eventq.pxd)
 
 ctypedef struct wheel_link_t:   # a slot's place on the timer wheel (see _eventq.pxd)
     int64_t time
-    int64_t seq
+    int64_t key
     int32_t next
     int32_t prev
 
@@ -499,7 +497,7 @@ ctypedef struct counters_t: # the engine's scalar state, saved with the arrays
 
 ctypedef struct ring_t:     # a FIFO of timers already in (time, seq) order (see _eventq.pxd)
     heap_entry_t* e
-    int64_t* live           # live[slot]: seq of the slot's entry in this ring, -1 none
+    int64_t* live           # live[slot]: key of the slot's entry in this ring, -1 none
     int32_t head
     int32_t len
     int32_t cap

@@ -341,6 +341,11 @@ class Simulation:
         nhist = 2 * len(periodic_ids) + len(alloc_specs) + 2
         params["hist_drain"], params["hist_dispatch"] = nhist - 2, nhist - 1
         nslot = ncpu * _core.SLOTS + len(tasks) + 2        # + hotplug and sampling timers
+        if nslot > _core.TIMER_MAX_SLOTS:
+            raise ConfigError("tasks", f"{len(tasks)} tasks (kernel threads included) on {ncpu} CPUs",
+                              f"at most {_core.TIMER_MAX_SLOTS - ncpu * _core.SLOTS - 2} tasks on {ncpu} CPUs: "
+                              f"the engine's timer keys name {_core.TIMER_MAX_SLOTS} timers, {_core.SLOTS} a CPU "
+                              f"and one a task (fewer tasks per CPU or task specs)")
         nsrc = len(config.workqueue.sources)
         nitem = 2 * ncpu + 16 * ncpu + 256
         items = np.zeros(nitem, dtype=_core.ITEM_DTYPE)
