@@ -89,8 +89,8 @@ cdef inline void _hole_up(sim_t* s, heap_t* h, int32_t i, heap_entry_t* e) noexc
         parent = (i - 1) >> 1
         if not _before(e, &h.e[parent]):
             break
+        s.heap_pos[entry_slot(&h.e[parent])] = h.base + i
         h.e[i] = h.e[parent]
-        s.heap_pos[entry_slot(&h.e[i])] = h.base + i
         i = parent
     h.e[i] = e[0]
     s.heap_pos[entry_slot(e)] = h.base + i
@@ -114,8 +114,10 @@ cdef inline int32_t _hole_down(sim_t* s, heap_t* h, int32_t i, heap_entry_t* e) 
             child += 1
         if e != NULL and not _before(&h.e[child], e):
             break
+        # the slot read from the entry moved, not back from the 16-byte
+        # store of its copy (which gcc would do, a store-to-load forward)
+        s.heap_pos[entry_slot(&h.e[child])] = h.base + i
         h.e[i] = h.e[child]
-        s.heap_pos[entry_slot(&h.e[i])] = h.base + i
         i = child
     return i
 
@@ -141,8 +143,8 @@ cdef inline void _heap_remove(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
     h.len -= 1
     if i == h.len:
         return
+    s.heap_pos[entry_slot(&h.e[h.len])] = h.base + i
     h.e[i] = h.e[h.len]
-    s.heap_pos[entry_slot(&h.e[i])] = h.base + i
     _sift_up(s, h, i)
     _sift_down(s, h, s.heap_pos[entry_slot(&h.e[i])] - h.base)
 
