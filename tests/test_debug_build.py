@@ -165,12 +165,11 @@ RUN_CASE = textwrap.dedent("""
             calls = a["calls"][: a["counters"]["ncall"][0]]
             calls["end"][(calls["end"] >= 0).argmax()] = -1
 
-        def misplace_timer(a):                # the far heap's position index lies
+        def misplace_timer(a):                # a far timer's slot says it is not armed
             # far timers (vmstat's, a second ahead) are not moved before the
-            # next check; a heap timer due next would have its position
-            # rewritten by the pop and heal the lie
-            armed = (a["heap_pos"] >= p._core.TIMER_FAR_BASE).nonzero()[0]
-            a["heap_pos"][armed[0]], a["heap_pos"][armed[1]] = a["heap_pos"][armed[1]], a["heap_pos"][armed[0]]
+            # next check; a heap timer due next would be popped and heal the lie
+            armed = (a["heap_pos"] == p._core.TIMER_IN_FAR).nonzero()[0]
+            a["heap_pos"][armed[0]] = -1
 
         def hide_bucket(a):                   # a wheel bucket with timers loses its bit: they would never fire
             b = int((a["wheel_head"] >= 0).nonzero()[0][0])

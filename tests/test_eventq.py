@@ -66,9 +66,9 @@ def test_queue_stays_consistent_while_the_wheel_turns_and_wraps() -> None:
         sim.run(f"{2 * k}ms")
         sim.check()                         # heaps in order, buckets consistent, parts by distance
         pos = sim.arrays["heap_pos"]
-        parts["heap"] += int(np.count_nonzero((pos >= 0) & (pos < _core.TIMER_FAR_BASE)))
+        parts["heap"] += int(np.count_nonzero(pos == _core.TIMER_IN_HEAP))
         parts["wheel"] += int(np.count_nonzero(pos == _core.TIMER_IN_WHEEL))
-        parts["far"] += int(np.count_nonzero(pos >= _core.TIMER_FAR_BASE))
+        parts["far"] += int(np.count_nonzero(pos == _core.TIMER_IN_FAR))
         t = sim.peek()
         assert t >= last
         last = t
@@ -99,7 +99,8 @@ def test_step_takes_events_in_time_order_across_parts() -> None:
 
 def test_timer_keys_name_their_slot_and_order_by_arming() -> None:
     # an entry's key is its sequence number above SLOT_BITS and its slot below:
-    # every heap, far-heap, wheel and ring entry decodes to a slot that says it is there
+    # every heap, far-heap, wheel and ring entry decodes to a slot that says it
+    # is there, and whose row in ``wheel`` holds the entry's time and key
     sim = p.Simulation(_periods_config(7))
     sim.run("123456789ns")
     a = sim.arrays
@@ -107,12 +108,14 @@ def test_timer_keys_name_their_slot_and_order_by_arming() -> None:
     bits = _core.TIMER_MAX_SLOTS.bit_length() - 1
     seq = int(a["counters"]["seq"][0])
     pos = a["heap_pos"]
-    far = _core.TIMER_FAR_BASE
-    for name, base, n in (("heap", 0, np.count_nonzero((pos >= 0) & (pos < far))),
-                          ("far", far, np.count_nonzero(pos >= far))):
-        keys = a[name]["key"][:n]
-        assert n > 0 and np.array_equal(pos[keys & mask], base + np.arange(n)), name
-        assert np.all(keys >> bits < seq), name          # numbers already taken
+    for name, where in (("heap", _core.TIMER_IN_HEAP), ("far", _core.TIMER_IN_FAR)):
+        n = int(np.count_nonzero(pos == where))
+        entries = a[name][:n]
+        slots = entries["key"] & mask
+        assert n > 0 and np.all(pos[slots] == where), name
+        assert np.array_equal(a["wheel"]["key"][slots], entries["key"]), name
+        assert np.array_equal(a["wheel"]["time"][slots], entries["time"]), name
+        assert np.all(entries["key"] >> bits < seq), name          # numbers already taken
     wheel = np.flatnonzero(pos == _core.TIMER_IN_WHEEL)
     keys = a["wheel"]["key"][wheel]
     assert len(wheel) > 0 and np.array_equal(keys & mask, wheel)

@@ -13,8 +13,9 @@ HEAP_DTYPE: np.dtype[np.void]
 WHEEL_DTYPE: np.dtype[np.void]
 TIMER_WHEEL_SIZE: int
 TIMER_BUCKET_NS: int
+TIMER_IN_HEAP: int
 TIMER_IN_WHEEL: int
-TIMER_FAR_BASE: int
+TIMER_IN_FAR: int
 TIMER_MAX_SLOTS: int
 TIMER_SEQ_LIMIT: int
 HIST_STATS_DTYPE: np.dtype[np.void]

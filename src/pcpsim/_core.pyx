@@ -23,7 +23,7 @@ import numpy as np
 
 from pcpsim._state cimport *
 from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, SRC_HEAP, SRC_TICKS, SRC_NOWQ, ring_pop, ring_ahead,
-                             ring_index, heap_pop, entry_slot, _before, next_bucket_start, bucket_of, IN_WHEEL, FAR_BASE,
+                             ring_index, heap_pop, entry_slot, _before, next_bucket_start, bucket_of, IN_HEAP, IN_WHEEL, IN_FAR,
                              BUCKET_NS, WHEEL_SIZE, WHEEL_SPAN, MAX_SLOTS, SEQ_LIMIT)
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
@@ -89,8 +89,9 @@ HEAP_DTYPE = _struct_dtype(<heap_entry_t[:1]> &_heap0)
 WHEEL_DTYPE = _struct_dtype(<wheel_link_t[:1]> &_wheel0)
 TIMER_WHEEL_SIZE = WHEEL_SIZE
 TIMER_BUCKET_NS = BUCKET_NS
+TIMER_IN_HEAP = IN_HEAP         # heap_pos of a slot in the heap of the current bucket
 TIMER_IN_WHEEL = IN_WHEEL       # heap_pos of a slot on the wheel
-TIMER_FAR_BASE = FAR_BASE       # heap_pos - this: a slot's index in the far heap
+TIMER_IN_FAR = IN_FAR           # heap_pos of a slot in the heap beyond the wheel's span
 TIMER_MAX_SLOTS = MAX_SLOTS     # timer slots a simulation can have (CPU timers, tasks, 2)
 TIMER_SEQ_LIMIT = SEQ_LIMIT     # timers a simulation can arm
 HIST_STATS_DTYPE = _struct_dtype(<hist_stats_t[:1]> &_hstat0)
@@ -141,10 +142,14 @@ def hist_bucket_bounds():
     return lo
 
 
-cdef bint heap_broken(sim_t* s, heap_t* h) noexcept nogil:
-    cdef int32_t i
+cdef bint heap_broken(sim_t* s, heap_t* h, int32_t where) noexcept nogil:
+    """Is ``h`` out of heap order, or is one of its entries not its slot's
+    armed timer (``heap_pos`` saying ``where``, ``wheel`` its time and key)?"""
+    cdef int32_t i, slot
     for i in range(h.len):
-        if s.heap_pos[entry_slot(&h.e[i])] != h.base + i or (i > 0 and _before(&h.e[i], &h.e[(i - 1) >> 1])):
+        slot = entry_slot(&h.e[i])
+        if (s.heap_pos[slot] != where or s.wheel[slot].key != h.e[i].key or s.wheel[slot].time != h.e[i].time
+                or (i > 0 and _before(&h.e[i], &h.e[(i - 1) >> 1]))):
             return True
     return False
 
@@ -155,7 +160,7 @@ cdef bint queue_broken(sim_t* s) noexcept nogil:
     the timers of its distance from the wheel's start and no other."""
     cdef int32_t b, k, prev, n = 0
     cdef int64_t ahead
-    if heap_broken(s, &s.heap) or heap_broken(s, &s.far) or s.wheel_start % BUCKET_NS != 0:
+    if heap_broken(s, &s.heap, IN_HEAP) or heap_broken(s, &s.far, IN_FAR) or s.wheel_start % BUCKET_NS != 0:
         return True
     for k in range(s.heap.len):
         if s.heap.e[k].time - s.wheel_start >= BUCKET_NS:
@@ -184,8 +189,9 @@ cdef bint queue_broken(sim_t* s) noexcept nogil:
         return True
     if s.wheel_next >= 0 and (s.wheel_len == 0 or s.wheel_next != next_bucket_start(s)):
         return True
+    n += s.heap.len + s.far.len
     for k in range(s.nslot):
-        if s.heap_pos[k] == IN_WHEEL:
+        if s.heap_pos[k] != -1:
             n -= 1
     return n != 0
 
@@ -604,8 +610,6 @@ cdef class Engine:
         self.s.cstats = <cpu_stats_t*>_ptr(a["cpu_stats"])
         self.s.heap.e = <heap_entry_t*>_ptr(a["heap"])
         self.s.far.e = <heap_entry_t*>_ptr(a["far"])
-        self.s.heap.base = 0
-        self.s.far.base = FAR_BASE
         self.s.heap_pos = <int32_t*>_ptr(a["heap_pos"])
         self.s.wheel = <wheel_link_t*>_ptr(a["wheel"])
         self.s.wheel_head = <int32_t*>_ptr(a["wheel_head"])
@@ -642,8 +646,8 @@ cdef class Engine:
         self.s.ticks.head, self.s.ticks.len = k.ticks_head, k.ticks_len
         self.s.nowq.head, self.s.nowq.len = k.nowq_head, k.nowq_len
         pos = a["heap_pos"]
-        self.s.heap.len = <int32_t>np.count_nonzero((pos >= 0) & (pos < FAR_BASE))
-        self.s.far.len = <int32_t>np.count_nonzero(pos >= FAR_BASE)
+        self.s.heap.len = <int32_t>np.count_nonzero(pos == IN_HEAP)
+        self.s.far.len = <int32_t>np.count_nonzero(pos == IN_FAR)
         self.s.wheel_len = <int32_t>np.count_nonzero(pos == IN_WHEEL)
         self.s.wheel_start = k.wheel_start
         self.s.wheel_next = -1

@@ -32,8 +32,13 @@ kernel's own timer wheel):
 - ``far``: the timers beyond the wheel's span (vmstat's second, long sleeps),
   moved onto the wheel as it turns.
 
-``heap_pos[slot]`` says where a slot's timer is: -1 nowhere, IN_WHEEL on the
-wheel, FAR_BASE + i at ``far.e[i]``, else i at ``heap.e[i]``.
+``heap_pos[slot]`` says which part holds a slot's timer: -1 none, IN_HEAP,
+IN_WHEEL or IN_FAR; ``wheel[slot]`` holds its time and key whatever the part
+(and its bucket's links on the wheel). A heap entry's index is not kept: a
+sift would write the position of every entry it moves, one scattered store a
+level (a slot-indexed array of 300 KB at 4096 CPUs), where a timer leaves a
+heap other than by its pop (cancelled or moved) about once in 10^4 events and
+is then found by a scan.
 """
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from pcpsim._state cimport sim_t, heap_entry_t, heap_t, ring_t, NO_TIME
@@ -48,9 +53,10 @@ cdef enum:
     WHEEL_SIZE = 1 << WHEEL_SHIFT           # 16384 buckets: 67 ms
     WHEEL_MASK = WHEEL_SIZE - 1
     WHEEL_WORDS = WHEEL_SIZE // 64
+    IN_HEAP = -3
     IN_WHEEL = -2
     WHEEL_SPAN = 1 << (BUCKET_SHIFT + WHEEL_SHIFT)
-    FAR_BASE = 1 << 30
+    IN_FAR = -4
     SLOT_BITS = 24                          # a key's low bits: the slot
     MAX_SLOTS = 1 << SLOT_BITS
     SLOT_MASK = MAX_SLOTS - 1
@@ -80,28 +86,28 @@ cdef inline bint _before(heap_entry_t* a, heap_entry_t* b) noexcept nogil:
 
 # ---------------------------------------------------------------- heaps
 
-cdef inline void _hole_up(sim_t* s, heap_t* h, int32_t i, heap_entry_t* e) noexcept nogil:
+cdef inline int32_t _hole_up(heap_t* h, int32_t i, heap_entry_t* e) noexcept nogil:
     """Move the hole at ``i`` up while its parent is after ``e`` (a copy, not
-    an entry of ``h``), then put ``e`` in it. A push or a pop puts its entry
-    in once, where it stops, not first in the hole and then again there."""
+    an entry of ``h``), then put ``e`` in it; return where. A push or a pop
+    puts its entry in once, where it stops, not first in the hole and then
+    again there."""
     cdef int32_t parent
     while i > 0:
         parent = (i - 1) >> 1
         if not _before(e, &h.e[parent]):
             break
-        s.heap_pos[entry_slot(&h.e[parent])] = h.base + i
         h.e[i] = h.e[parent]
         i = parent
     h.e[i] = e[0]
-    s.heap_pos[entry_slot(e)] = h.base + i
+    return i
 
 
-cdef inline void _sift_up(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
+cdef inline int32_t _sift_up(heap_t* h, int32_t i) noexcept nogil:
     cdef heap_entry_t e = h.e[i]
-    _hole_up(s, h, i, &e)
+    return _hole_up(h, i, &e)
 
 
-cdef inline int32_t _hole_down(sim_t* s, heap_t* h, int32_t i, heap_entry_t* e) noexcept nogil:
+cdef inline int32_t _hole_down(heap_t* h, int32_t i, heap_entry_t* e) noexcept nogil:
     """Move the hole at ``i`` down along the earlier child while that child is
     before ``e`` (all the way to a leaf when ``e`` is NULL); return where it ends."""
     cdef int32_t n = h.len
@@ -114,42 +120,38 @@ cdef inline int32_t _hole_down(sim_t* s, heap_t* h, int32_t i, heap_entry_t* e) 
             child += 1
         if e != NULL and not _before(&h.e[child], e):
             break
-        # the slot read from the entry moved, not back from the 16-byte
-        # store of its copy (which gcc would do, a store-to-load forward)
-        s.heap_pos[entry_slot(&h.e[child])] = h.base + i
         h.e[i] = h.e[child]
         i = child
     return i
 
 
-cdef inline void _sift_down(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
+cdef inline void _sift_down(heap_t* h, int32_t i) noexcept nogil:
     cdef heap_entry_t e = h.e[i]
-    i = _hole_down(s, h, i, &e)
-    h.e[i] = e
-    s.heap_pos[entry_slot(&e)] = h.base + i
+    h.e[_hole_down(h, i, &e)] = e
 
 
-cdef inline void _heap_push(sim_t* s, heap_t* h, int64_t when, int64_t key) noexcept nogil:
+cdef inline void _heap_push(heap_t* h, int64_t when, int64_t key) noexcept nogil:
     cdef heap_entry_t e
     cdef int32_t i = h.len
     e.time = when
     e.key = key
     h.len += 1
-    _hole_up(s, h, i, &e)
+    _hole_up(h, i, &e)
 
 
-cdef inline void _heap_remove(sim_t* s, heap_t* h, int32_t i) noexcept nogil:
-    """Take the entry at ``i`` out (its slot's position is the caller's)."""
+cdef inline void _heap_remove(heap_t* h, int32_t slot) noexcept nogil:
+    """Take ``slot``'s entry out, found by a scan (its heap_pos is the caller's)."""
+    cdef int32_t i = 0
+    while entry_slot(&h.e[i]) != slot:
+        i += 1
     h.len -= 1
     if i == h.len:
         return
-    s.heap_pos[entry_slot(&h.e[h.len])] = h.base + i
     h.e[i] = h.e[h.len]
-    _sift_up(s, h, i)
-    _sift_down(s, h, s.heap_pos[entry_slot(&h.e[i])] - h.base)
+    _sift_down(h, _sift_up(h, i))
 
 
-cdef inline int32_t _heap_take_top(sim_t* s, heap_t* h) noexcept nogil:
+cdef inline int32_t _heap_take_top(heap_t* h) noexcept nogil:
     """Floyd's pop: the hole goes down to a leaf along the earlier child (one
     comparison a level), then the last entry rises from there (rarely more
     than a level or two). Returns the slot taken off; its position is the
@@ -160,9 +162,9 @@ cdef inline int32_t _heap_take_top(sim_t* s, heap_t* h) noexcept nogil:
     h.len -= 1
     if h.len == 0:
         return slot
-    i = _hole_down(s, h, 0, NULL)
+    i = _hole_down(h, 0, NULL)
     last = h.e[h.len]
-    _hole_up(s, h, i, &last)
+    _hole_up(h, i, &last)
     return slot
 
 
@@ -178,15 +180,13 @@ cdef inline int64_t bucket_floor(int64_t t) noexcept nogil:
     return (t >> BUCKET_SHIFT) << BUCKET_SHIFT
 
 
-cdef inline void _wheel_add(sim_t* s, int32_t slot, int64_t when, int64_t key) noexcept nogil:
+cdef inline void _wheel_add(sim_t* s, int32_t slot, int64_t when) noexcept nogil:
     """Append to the bucket's list, so that it is in seq order (but for timers
     brought in from ``far``, which come in time order): moved into ``heap`` in
     that order, the many timers of one instant (a period boundary) need no
     sifting. The first slot's ``prev`` is the last one."""
     cdef int32_t b = bucket_of(when)
     cdef int32_t head = s.wheel_head[b]
-    s.wheel[slot].time = when
-    s.wheel[slot].key = key
     s.wheel[slot].next = -1
     if head >= 0:
         s.wheel[slot].prev = s.wheel[head].prev
@@ -227,12 +227,16 @@ cdef inline void _queue_add(sim_t* s, int32_t slot, int64_t when, int64_t key) n
     """File an unarmed slot's timer (``key``: timer_key()) where its distance
     from the wheel's start puts it."""
     cdef int64_t ahead = when - s.wheel_start
+    s.wheel[slot].time = when
+    s.wheel[slot].key = key
     if ahead < BUCKET_NS:
-        _heap_push(s, &s.heap, when, key)
+        _heap_push(&s.heap, when, key)
+        s.heap_pos[slot] = IN_HEAP
     elif ahead < WHEEL_SPAN:
-        _wheel_add(s, slot, when, key)
+        _wheel_add(s, slot, when)
     else:
-        _heap_push(s, &s.far, when, key)
+        _heap_push(&s.far, when, key)
+        s.heap_pos[slot] = IN_FAR
 
 
 cdef inline void _queue_remove(sim_t* s, int32_t slot) noexcept nogil:
@@ -242,10 +246,10 @@ cdef inline void _queue_remove(sim_t* s, int32_t slot) noexcept nogil:
     s.heap_pos[slot] = -1
     if pos == IN_WHEEL:
         _wheel_remove(s, slot)
-    elif pos >= FAR_BASE:
-        _heap_remove(s, &s.far, pos - FAR_BASE)
+    elif pos == IN_FAR:
+        _heap_remove(&s.far, slot)
     else:
-        _heap_remove(s, &s.heap, pos)
+        _heap_remove(&s.heap, slot)
 
 
 cdef inline int64_t next_bucket_start(sim_t* s) noexcept nogil:
@@ -270,10 +274,8 @@ cdef inline void _wheel_advance(sim_t* s, int64_t start) noexcept nogil:
     s.wheel_start = start
     while s.far.len > 0 and s.far.e[0].time - start < WHEEL_SPAN:
         slot = entry_slot(&s.far.e[0])
-        # the slot's entry stays far.e[0] while _queue_add files it elsewhere;
-        # taking it off the far heap then rewrites only the other slots' positions
         _queue_add(s, slot, s.far.e[0].time, s.far.e[0].key)
-        _heap_take_top(s, &s.far)
+        _heap_take_top(&s.far)
 
 
 cdef inline void _turn_wheel(sim_t* s, int64_t limit) noexcept nogil:
@@ -305,14 +307,15 @@ cdef inline void _turn_wheel(sim_t* s, int64_t limit) noexcept nogil:
         while slot >= 0:
             nxt = s.wheel[slot].next
             s.wheel_len -= 1
-            _heap_push(s, &s.heap, s.wheel[slot].time, s.wheel[slot].key)
+            _heap_push(&s.heap, s.wheel[slot].time, s.wheel[slot].key)
+            s.heap_pos[slot] = IN_HEAP
             slot = nxt
     _wheel_advance(s, start)
 
 
 cdef inline int32_t heap_pop(sim_t* s) noexcept nogil:
     """Take the top entry of ``heap`` off (it fires now); return its slot."""
-    cdef int32_t slot = _heap_take_top(s, &s.heap)
+    cdef int32_t slot = _heap_take_top(&s.heap)
     s.heap_pos[slot] = -1
     # (nowq.live[slot] is -1 already: a slot is in the heap, the wheel, far
     # or the same-instant ring, never in two; timer_arm() keeps it so)
@@ -338,20 +341,11 @@ cdef inline void timer_cancel(sim_t* s, int32_t slot) noexcept nogil:
 
 cdef inline void timer_arm(sim_t* s, int32_t slot, int64_t when) noexcept nogil:
     """Arm (or move) ``slot`` to fire at ``when`` (>= now)."""
-    cdef int32_t pos = s.heap_pos[slot]
     if when == s.now:
         _queue_remove(s, slot)
         ring_push(s, &s.nowq, slot, when)
         return
     s.nowq.live[slot] = -1
-    if 0 <= pos < FAR_BASE and when - s.wheel_start < BUCKET_NS:
-        # moved within the heap: in place
-        s.heap.e[pos].time = when
-        s.heap.e[pos].key = timer_key(s.seq, slot)
-        s.seq += 1
-        _sift_up(s, &s.heap, pos)
-        _sift_down(s, &s.heap, s.heap_pos[slot])
-        return
     _queue_remove(s, slot)
     _queue_add(s, slot, when, timer_key(s.seq, slot))
     s.seq += 1
@@ -362,15 +356,10 @@ cdef inline bint timer_armed(sim_t* s, int32_t slot) noexcept nogil:
 
 
 cdef inline int64_t timer_when(sim_t* s, int32_t slot) noexcept nogil:
-    cdef int32_t pos
+    """When armed ``slot`` fires."""
     if s.nowq.live[slot] >= 0:
         return s.now
-    pos = s.heap_pos[slot]
-    if pos == IN_WHEEL:
-        return s.wheel[slot].time
-    if pos >= FAR_BASE:
-        return s.far.e[pos - FAR_BASE].time
-    return s.heap.e[pos].time
+    return s.wheel[slot].time
 
 
 # ---------------------------------------------------------------- rings

@@ -336,9 +336,8 @@ ctypedef struct heap_entry_t:
 ctypedef struct heap_t:     # a binary heap of timer slots (see _eventq.pxd)
     heap_entry_t* e
     int32_t len
-    int32_t base            # heap_pos[slot] = base + the slot's index here
 
-ctypedef struct wheel_link_t:   # a slot's place on the timer wheel (see _eventq.pxd)
+ctypedef struct wheel_link_t:   # a slot's armed timer, and its bucket's links on the wheel (see _eventq.pxd)
     int64_t time
     int64_t key
     int32_t next
