@@ -23,8 +23,8 @@ import numpy as np
 
 from pcpsim._state cimport *
 from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, SRC_HEAP, SRC_TICKS, SRC_NOWQ, ring_pop, ring_ahead,
-                             ring_index, heap_pop, entry_slot, _before, next_bucket_start, bucket_of, IN_HEAP, IN_WHEEL, IN_FAR,
-                             BUCKET_NS, WHEEL_SIZE, WHEEL_SPAN, MAX_SLOTS, SEQ_LIMIT)
+                             ring_index, heap_pop, entry_slot, _before, next_bucket_start, bucket_of, IN_HEAP,
+                             IN_WHEEL, IN_FAR, BUCKET_NS, WHEEL_SIZE, WHEEL_SPAN, MAX_SLOTS, SEQ_LIMIT)
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
     cpu_slot, cpu_slot_kind, slot_cpu, task_slot, slot_task, account_stats, enqueue_task, schedule, fair_curr,
