@@ -61,8 +61,13 @@ def bench_configs() -> ModuleType:
 
 
 def convert(arrays: dict[str, np.ndarray], core: ModuleType) -> dict[str, np.ndarray]:
-    """A copy of ``arrays`` in ``core``'s struct layouts."""
+    """A copy of ``arrays`` in ``core``'s struct layouts; a per-slot array
+    that ``core`` needs and the reference build has not (as before the start:
+    an empty queue) starts zeroed."""
     out = {}
+    for name, (dtype, rows) in core.ARRAY_SPECS.items():
+        if name not in arrays and rows == "slot":
+            out[name] = np.zeros(len(arrays["heap_pos"]), dtype=dtype)
     for name, arr in arrays.items():
         want = core.ARRAY_SPECS[name][0] if name in core.ARRAY_SPECS else arr.dtype
         if want == arr.dtype:

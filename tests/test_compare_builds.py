@@ -55,6 +55,20 @@ def test_convert_keeps_common_fields_and_zeroes_new_ones() -> None:
     assert out["other"].tolist() == [0, 1, 2, 3]
 
 
+def test_convert_makes_a_per_slot_array_the_reference_lacks() -> None:
+    # a build whose engine needs a per-slot array that the reference build has
+    # not (the queue is empty before the start): zeros, one row a slot
+    tool = load_tool()
+    entry = np.dtype([("time", "<i8"), ("key", "<i8")])
+
+    class Core:
+        ARRAY_SPECS = {"heap_pos": (np.dtype(np.int32), "slot"), "newq": (entry, "slot"), "cpus": (entry, "cpu")}
+
+    out = tool.convert({"heap_pos": np.full(5, -1, dtype=np.int32)}, Core)
+    assert out["newq"].dtype == entry and len(out["newq"]) == 5 and not out["newq"]["key"].any()
+    assert out["heap_pos"].tolist() == [-1] * 5 and "cpus" not in out
+
+
 def test_a_directory_without_a_build_is_refused(tmp_path: Path) -> None:
     tool = load_tool()
     with pytest.raises(SystemExit, match="no pcpsim/_core extension"):

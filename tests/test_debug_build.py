@@ -177,7 +177,7 @@ RUN_CASE = textwrap.dedent("""
 
         out = {}
         for name, corrupt in (("conservation", more_free), ("runqueue", more_running), ("items", lose_items),
-                              ("calls", reopen_call), ("heap", misplace_timer), ("wheel", hide_bucket)):
+                              ("calls", reopen_call), ("far", misplace_timer), ("wheel", hide_bucket)):
             sim = p.Simulation(cfg)
             sim.run("100ms")                  # drain calls have been made by then
             corrupt(sim.arrays)
@@ -264,7 +264,7 @@ def test_the_debug_build_checks_invariants_in_the_loop(debug_runs) -> None:
     assert c["runqueue"] and "runqueue counts disagree" in c["runqueue"], c
     assert c["items"] and "a work item is lost" in c["items"], c
     assert c["calls"] and "a drain call neither finished" in c["calls"], c
-    assert c["heap"] and "the timer queue is out of order" in c["heap"], c
+    assert c["far"] and "the timer queue is out of order" in c["far"], c
     assert c["wheel"] and "the timer queue is out of order" in c["wheel"], c
 
 

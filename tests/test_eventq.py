@@ -60,13 +60,13 @@ def test_queue_stays_consistent_while_the_wheel_turns_and_wraps() -> None:
                           p.periodic([0], "90ms", "1ms", prio=10)],
                    duration="600ms", seed=11)
     sim = p.Simulation(cfg)
-    parts = {"heap": 0, "wheel": 0, "far": 0}
+    parts = {"current": 0, "wheel": 0, "far": 0}
     last = 0
     for k in range(1, 301):
         sim.run(f"{2 * k}ms")
         sim.check()                         # heaps in order, buckets consistent, parts by distance
         pos = sim.arrays["heap_pos"]
-        parts["heap"] += int(np.count_nonzero(pos == _core.TIMER_IN_HEAP))
+        parts["current"] += int(np.count_nonzero(pos == _core.TIMER_IN_CURRENT))
         parts["wheel"] += int(np.count_nonzero(pos == _core.TIMER_IN_WHEEL))
         parts["far"] += int(np.count_nonzero(pos == _core.TIMER_IN_FAR))
         t = sim.peek()
@@ -99,8 +99,8 @@ def test_step_takes_events_in_time_order_across_parts() -> None:
 
 def test_timer_keys_name_their_slot_and_order_by_arming() -> None:
     # an entry's key is its sequence number above SLOT_BITS and its slot below:
-    # every heap, far-heap, wheel and ring entry decodes to a slot that says it
-    # is there, and whose row in ``wheel`` holds the entry's time and key
+    # every far-heap and ring entry decodes to a slot that says it is there,
+    # and whose row in ``wheel`` holds the entry's time and key
     sim = p.Simulation(_periods_config(7))
     sim.run("123456789ns")
     a = sim.arrays
@@ -108,22 +108,50 @@ def test_timer_keys_name_their_slot_and_order_by_arming() -> None:
     bits = _core.TIMER_MAX_SLOTS.bit_length() - 1
     seq = int(a["counters"]["seq"][0])
     pos = a["heap_pos"]
-    for name, where in (("heap", _core.TIMER_IN_HEAP), ("far", _core.TIMER_IN_FAR)):
-        n = int(np.count_nonzero(pos == where))
-        entries = a[name][:n]
-        slots = entries["key"] & mask
-        assert n > 0 and np.all(pos[slots] == where), name
-        assert np.array_equal(a["wheel"]["key"][slots], entries["key"]), name
-        assert np.array_equal(a["wheel"]["time"][slots], entries["time"]), name
-        assert np.all(entries["key"] >> bits < seq), name          # numbers already taken
-    wheel = np.flatnonzero(pos == _core.TIMER_IN_WHEEL)
-    keys = a["wheel"]["key"][wheel]
-    assert len(wheel) > 0 and np.array_equal(keys & mask, wheel)
-    assert len(np.unique(keys >> bits)) == len(wheel)    # one number per arming
+    n = int(np.count_nonzero(pos == _core.TIMER_IN_FAR))
+    entries = a["far"][:n]
+    slots = entries["key"] & mask
+    assert n > 0 and np.all(pos[slots] == _core.TIMER_IN_FAR)
+    assert np.array_equal(a["wheel"]["key"][slots], entries["key"])
+    assert np.array_equal(a["wheel"]["time"][slots], entries["time"])
+    # every armed timer's key names its slot and a number already taken, one per arming
+    armed = np.flatnonzero(pos != -1)
+    keys = a["wheel"]["key"][armed]
+    assert len(armed) > 0 and np.array_equal(keys & mask, armed)
+    assert np.all(keys >> bits < seq) and len(np.unique(keys >> bits)) == len(armed)
     head, n = int(a["counters"]["ticks_head"][0]), int(a["counters"]["ticks_len"][0])
     ring = a["tickq"]["key"][(head + np.arange(n)) % len(a["tickq"])]
     live = ring[a["tick_live"][ring & mask] == ring]
     assert len(live) > 0 and np.all(np.diff(live >> bits) > 0)      # in arming order
+
+
+def test_the_current_bucket_pops_in_time_then_arming_order() -> None:
+    # 64 CPUs with microsecond bursts and sleeps: a bucket holds several timers,
+    # some in one 64 ns sub-bucket; at every step the sub-buckets' lists stay in
+    # (time, key) order (sim.check()) and the next event is never later than the
+    # earliest of them
+    cfg = p.Config(kernel="6.6", topology=p.Topology(1, 64),
+                   tasks=[p.hog("all"), p.bursty("all", p.Dist("exp", "3us"), p.Dist("exp", "2us")),
+                          p.periodic(range(0, 64, 2), "100us", "1us", prio=10)],
+                   duration="20ms", seed=4)
+    sim = p.Simulation(cfg)
+    sim.run("5ms")
+    a = sim.arrays
+    most = shared = 0
+    times = []
+    for _ in range(3000):
+        cur = np.flatnonzero(a["heap_pos"] == _core.TIMER_IN_CURRENT)
+        t = sim.peek()
+        if len(cur):
+            due = a["wheel"]["time"][cur]
+            assert t <= due.min()
+            subs = (np.maximum(due - int(a["counters"]["wheel_start"][0]), 0) >> 6).tolist()
+            most, shared = max(most, len(cur)), max(shared, max(subs.count(b) for b in subs))
+        assert sim.step() == t
+        times.append(t)
+        sim.check()
+    assert times == sorted(times)
+    assert most >= 4 and shared >= 2, (most, shared)
 
 
 def test_a_simulation_that_would_outnumber_timer_keys_stops_with_an_error() -> None:

@@ -13,7 +13,7 @@ HEAP_DTYPE: np.dtype[np.void]
 WHEEL_DTYPE: np.dtype[np.void]
 TIMER_WHEEL_SIZE: int
 TIMER_BUCKET_NS: int
-TIMER_IN_HEAP: int
+TIMER_IN_CURRENT: int
 TIMER_IN_WHEEL: int
 TIMER_IN_FAR: int
 TIMER_MAX_SLOTS: int

@@ -23,8 +23,8 @@ import numpy as np
 
 from pcpsim._state cimport *
 from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, SRC_HEAP, SRC_TICKS, SRC_NOWQ, ring_pop, ring_ahead,
-                             ring_index, heap_pop, entry_slot, _before, next_bucket_start, bucket_of, IN_HEAP,
-                             IN_WHEEL, IN_FAR, BUCKET_NS, WHEEL_SIZE, WHEEL_SPAN, MAX_SLOTS, SEQ_LIMIT)
+                             ring_index, heap_pop, entry_slot, _cur_add, __builtin_ctzll, _before, next_bucket_start,
+                             bucket_of, CURRENT_SUBS, SUB_SHIFT, IN_CURRENT, IN_WHEEL, IN_FAR, BUCKET_NS, WHEEL_SIZE, WHEEL_SPAN, MAX_SLOTS, SEQ_LIMIT)
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
     cpu_slot, cpu_slot_kind, slot_cpu, task_slot, slot_task, account_stats, enqueue_task, schedule, fair_curr,
@@ -89,7 +89,7 @@ HEAP_DTYPE = _struct_dtype(<heap_entry_t[:1]> &_heap0)
 WHEEL_DTYPE = _struct_dtype(<wheel_link_t[:1]> &_wheel0)
 TIMER_WHEEL_SIZE = WHEEL_SIZE
 TIMER_BUCKET_NS = BUCKET_NS
-TIMER_IN_HEAP = IN_HEAP         # heap_pos of a slot in the heap of the current bucket
+TIMER_IN_CURRENT = IN_CURRENT   # heap_pos of a slot due in the wheel's current bucket
 TIMER_IN_WHEEL = IN_WHEEL       # heap_pos of a slot on the wheel
 TIMER_IN_FAR = IN_FAR           # heap_pos of a slot in the heap beyond the wheel's span
 TIMER_MAX_SLOTS = MAX_SLOTS     # timer slots a simulation can have (CPU timers, tasks, 2)
@@ -154,17 +154,41 @@ cdef bint heap_broken(sim_t* s, heap_t* h, int32_t where) noexcept nogil:
     return False
 
 
-cdef bint queue_broken(sim_t* s) noexcept nogil:
-    """The timer queue's structure (_eventq.pxd): both heaps in order, every
-    wheel bucket a consistent list of the slots due in it, each part holding
-    the timers of its distance from the wheel's start and no other."""
+cdef bint current_broken(sim_t* s) noexcept nogil:
+    """Is a sub-bucket of the current bucket out of (time, key) order, a list
+    inconsistent, or a timer in the wrong sub-bucket or not marked there?"""
     cdef int32_t b, k, prev, n = 0
     cdef int64_t ahead
-    if heap_broken(s, &s.heap, IN_HEAP) or heap_broken(s, &s.far, IN_FAR) or s.wheel_start % BUCKET_NS != 0:
-        return True
-    for k in range(s.heap.len):
-        if s.heap.e[k].time - s.wheel_start >= BUCKET_NS:
+    for b in range(CURRENT_SUBS):
+        k = s.cur_head[b]
+        if (k >= 0) != ((s.cur_bits >> b) & 1):
             return True
+        prev = -1
+        while k >= 0:
+            ahead = s.wheel[k].time - s.wheel_start
+            if (s.heap_pos[k] != IN_CURRENT or s.wheel[k].prev != prev or ahead >= BUCKET_NS
+                    or (ahead >> SUB_SHIFT if ahead > 0 else 0) != b
+                    or (prev >= 0 and not _before(<heap_entry_t*>&s.wheel[prev], <heap_entry_t*>&s.wheel[k]))):
+                return True
+            n += 1
+            if n > s.cur_len:
+                return True
+            prev = k
+            k = s.wheel[k].next
+        if s.cur_head[b] >= 0 and s.cur_tail[b] != prev:
+            return True
+    return n != s.cur_len
+
+
+cdef bint queue_broken(sim_t* s) noexcept nogil:
+    """The timer queue's structure (_eventq.pxd): the current bucket's lists
+    and the far heap in order, every wheel bucket a consistent list of the
+    slots due in it, each part holding the timers of its distance from the
+    wheel's start and no other."""
+    cdef int32_t b, k, prev, n = 0
+    cdef int64_t ahead
+    if current_broken(s) or heap_broken(s, &s.far, IN_FAR) or s.wheel_start % BUCKET_NS != 0:
+        return True
     for k in range(s.far.len):
         if s.far.e[k].time - s.wheel_start < WHEEL_SPAN:
             return True
@@ -189,7 +213,7 @@ cdef bint queue_broken(sim_t* s) noexcept nogil:
         return True
     if s.wheel_next >= 0 and (s.wheel_len == 0 or s.wheel_next != next_bucket_start(s)):
         return True
-    n += s.heap.len + s.far.len
+    n += s.cur_len + s.far.len
     for k in range(s.nslot):
         if s.heap_pos[k] != -1:
             n -= 1
@@ -369,8 +393,8 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         # Start loading what a coming event will touch while this one runs:
         # its CPU's runqueue, accounting and statistics lines and the three
         # hot lines of its task (a task timer) or of the CPU's current task.
-        # For a heap event, the heap's next timer: heap timers (pcp
-        # boundaries, burst ends, wakeups) hit CPUs in no order, so at
+        # For a timer-queue event (SRC_HEAP), the queue's next timer: these
+        # (pcp boundaries, burst ends, wakeups) hit CPUs in no order, so at
         # thousands of CPUs their first touches wait for lines from beyond
         # the L2, and one event ahead most are there in time; also the head
         # of that CPU's fair queue, which the pick after a block and the
@@ -384,7 +408,7 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         # function whose only effect is a prefetch.
         if src == SRC_HEAP:
             slot = heap_pop(s)
-            next_slot = entry_slot(&s.heap.e[0]) if s.heap.len > 0 else -1
+            next_slot = s.cur_head[__builtin_ctzll(s.cur_bits)] if s.cur_len > 0 else -1
         elif src == SRC_TICKS:
             slot = ring_pop(&s.ticks, e)
             next_slot = ring_ahead(&s.ticks, RING_AHEAD)
@@ -460,7 +484,6 @@ ARRAY_SPECS = {
     "task_stats": (TASK_STATS_DTYPE, "task"),
     "cpus": (CPU_DTYPE, "cpu"),
     "cpu_stats": (CPU_STATS_DTYPE, "cpu"),
-    "heap": (HEAP_DTYPE, "slot"),
     "far": (HEAP_DTYPE, "slot"),
     "heap_pos": (np.dtype(np.int32), "slot"),
     "wheel": (WHEEL_DTYPE, "slot"),
@@ -497,7 +520,7 @@ cdef void* _ptr(object arr):
 CACHE_LINE = LINE_BYTES
 HUGE_PAGE = 2 << 20
 # the arrays events read and write, packed together by pack_hot()
-HOT_ARRAYS = ("tasks", "task_counts", "task_stats", "cpus", "cpu_stats", "heap", "far", "heap_pos", "wheel",
+HOT_ARRAYS = ("tasks", "task_counts", "task_stats", "cpus", "cpu_stats", "far", "heap_pos", "wheel",
               "wheel_head", "wheel_bits", "tickq", "tick_live", "nowq", "now_live", "pools", "zones", "items",
               "sources", "source_next", "hist_stats", "target_cpus", "target_recs", "params", "drain", "counters")
 
@@ -608,7 +631,6 @@ cdef class Engine:
         self.s.tstats = <task_stats_t*>_ptr(a["task_stats"])
         self.s.cpus = <cpu_t*>_ptr(a["cpus"])
         self.s.cstats = <cpu_stats_t*>_ptr(a["cpu_stats"])
-        self.s.heap.e = <heap_entry_t*>_ptr(a["heap"])
         self.s.far.e = <heap_entry_t*>_ptr(a["far"])
         self.s.heap_pos = <int32_t*>_ptr(a["heap_pos"])
         self.s.wheel = <wheel_link_t*>_ptr(a["wheel"])
@@ -646,7 +668,15 @@ cdef class Engine:
         self.s.ticks.head, self.s.ticks.len = k.ticks_head, k.ticks_len
         self.s.nowq.head, self.s.nowq.len = k.nowq_head, k.nowq_len
         pos = a["heap_pos"]
-        self.s.heap.len = <int32_t>np.count_nonzero(pos == IN_HEAP)
+        self.s.cur_len = 0
+        self.s.cur_bits = 0
+        for j in range(CURRENT_SUBS):
+            self.s.cur_head[j] = -1
+            self.s.cur_tail[j] = -1
+        self.s.wheel_start = k.wheel_start
+        cur = np.flatnonzero(pos == IN_CURRENT)
+        for j in cur[np.lexsort((a["wheel"]["key"][cur], a["wheel"]["time"][cur]))].tolist():
+            _cur_add(&self.s, <int32_t>j)
         self.s.far.len = <int32_t>np.count_nonzero(pos == IN_FAR)
         self.s.wheel_len = <int32_t>np.count_nonzero(pos == IN_WHEEL)
         self.s.wheel_start = k.wheel_start

@@ -1,6 +1,6 @@
 # cython: language_level=3
-"""The event queue: a timer wheel with two indexed binary heaps, and two FIFO
-rings (MODEL.md 1, 9).
+"""The event queue: a timer wheel whose current bucket is kept in sorted lists,
+a binary heap beyond its span, and two FIFO rings (MODEL.md 1, 9).
 
 Every timer (a CPU's tick, its current task's next self-event, a task's wakeup)
 owns one slot; arming a slot that is already armed moves it instead of adding a
@@ -23,22 +23,29 @@ and per arm: at 4096 CPUs (16 k timers, 14 levels) about a third of the loop's
 instructions (callgrind, server-4096). So the timers
 are split by how far ahead they are (a calendar queue, as in Brown 1988, and the
 kernel's own timer wheel):
-- ``heap``: the timers due before the current bucket of the wheel ends: the
-  few that will fire next, and those armed behind the wheel's start;
+- the current bucket: the timers due before the wheel's current bucket ends,
+  in CURRENT_SUBS sub-buckets of 64 ns, each a list in (time, key) order,
+  with a bitmap of the non-empty ones: a pop takes the first list's head, an
+  arm goes behind the entries before it, found from the list's tail (arming
+  order is key order, so almost always the tail). At 4096 CPUs tens of timers
+  are due in a bucket; a heap of them cost a sift of a few dependent levels a
+  pop, 13 % of the samples, where the lists cost a bit scan (10 % faster in
+  all, benchmarks/README.md);
 - the wheel: WHEEL_SIZE buckets of BUCKET_NS each, from the current bucket on,
   a bucket being a list of slots in arming order (arming and cancelling cost
-  O(1)); when ``heap`` runs dry the next non-empty bucket (found in a bitmap)
-  is moved into it, unless a ring's next event comes before that bucket;
-- ``far``: the timers beyond the wheel's span (vmstat's second, long sleeps),
-  moved onto the wheel as it turns.
+  O(1)); when the current bucket runs dry the next non-empty bucket (found in
+  a bitmap) becomes current and its timers move into its sub-buckets, unless
+  a ring's next event comes before that bucket;
+- ``far``: a binary heap of the timers beyond the wheel's span (vmstat's
+  second, long sleeps), moved onto the wheel as it turns.
 
-``heap_pos[slot]`` says which part holds a slot's timer: -1 none, IN_HEAP,
+``heap_pos[slot]`` says which part holds a slot's timer: -1 none, IN_CURRENT,
 IN_WHEEL or IN_FAR; ``wheel[slot]`` holds its time and key whatever the part
-(and its bucket's links on the wheel). A heap entry's index is not kept: a
-sift would write the position of every entry it moves, one scattered store a
-level (a slot-indexed array of 300 KB at 4096 CPUs), where a timer leaves a
-heap other than by its pop (cancelled or moved) about once in 10^4 events and
-is then found by a scan.
+(and its list's links in the current bucket and on the wheel). A far-heap
+entry's index is not kept: a sift would write the position of every entry it
+moves, one scattered store a level (a slot-indexed array of 300 KB at 4096
+CPUs), where a timer leaves the far heap other than by its pop about never;
+it is then found by a scan.
 """
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from pcpsim._state cimport sim_t, heap_entry_t, heap_t, ring_t, NO_TIME
@@ -53,7 +60,7 @@ cdef enum:
     WHEEL_SIZE = 1 << WHEEL_SHIFT           # 16384 buckets: 67 ms
     WHEEL_MASK = WHEEL_SIZE - 1
     WHEEL_WORDS = WHEEL_SIZE // 64
-    IN_HEAP = -3
+    IN_CURRENT = -3
     IN_WHEEL = -2
     WHEEL_SPAN = 1 << (BUCKET_SHIFT + WHEEL_SHIFT)
     IN_FAR = -4
@@ -223,6 +230,55 @@ cdef inline void _wheel_remove(sim_t* s, int32_t slot) noexcept nogil:
         s.wheel[head].prev = prv
 
 
+cdef enum:
+    CURRENT_SUBS = 64                       # one bit each in cur_bits
+    SUB_SHIFT = BUCKET_SHIFT - 6            # 64 ns a sub-bucket
+
+
+cdef inline void _cur_add(sim_t* s, int32_t slot) noexcept nogil:
+    """Put ``slot`` (its wheel row holds its time and key) in its sub-bucket of
+    the current bucket, in (time, key) order: behind the entries before it,
+    found from the tail (arming order is key order, so mostly the tail)."""
+    cdef int64_t ahead = s.wheel[slot].time - s.wheel_start
+    cdef int32_t b = <int32_t>(ahead >> SUB_SHIFT) if ahead > 0 else 0
+    cdef int32_t p = s.cur_tail[b] if s.cur_head[b] >= 0 else -1
+    cdef int32_t n
+    while p >= 0 and _before(<heap_entry_t*>&s.wheel[slot], <heap_entry_t*>&s.wheel[p]):
+        p = s.wheel[p].prev
+    n = s.cur_head[b] if p < 0 else s.wheel[p].next
+    s.wheel[slot].prev = p
+    s.wheel[slot].next = n
+    if p >= 0:
+        s.wheel[p].next = slot
+    else:
+        if s.cur_head[b] < 0:
+            s.cur_bits |= (<uint64_t>1) << b
+        s.cur_head[b] = slot
+    if n >= 0:
+        s.wheel[n].prev = slot
+    else:
+        s.cur_tail[b] = slot
+    s.heap_pos[slot] = IN_CURRENT
+    s.cur_len += 1
+
+
+cdef inline void _cur_remove(sim_t* s, int32_t slot) noexcept nogil:
+    cdef int64_t ahead = s.wheel[slot].time - s.wheel_start
+    cdef int32_t b = <int32_t>(ahead >> SUB_SHIFT) if ahead > 0 else 0
+    cdef int32_t p = s.wheel[slot].prev, n = s.wheel[slot].next
+    if p >= 0:
+        s.wheel[p].next = n
+    else:
+        s.cur_head[b] = n
+        if n < 0:
+            s.cur_bits &= ~((<uint64_t>1) << b)
+    if n >= 0:
+        s.wheel[n].prev = p
+    else:
+        s.cur_tail[b] = p
+    s.cur_len -= 1
+
+
 cdef inline void _queue_add(sim_t* s, int32_t slot, int64_t when, int64_t key) noexcept nogil:
     """File an unarmed slot's timer (``key``: timer_key()) where its distance
     from the wheel's start puts it."""
@@ -230,8 +286,7 @@ cdef inline void _queue_add(sim_t* s, int32_t slot, int64_t when, int64_t key) n
     s.wheel[slot].time = when
     s.wheel[slot].key = key
     if ahead < BUCKET_NS:
-        _heap_push(&s.heap, when, key)
-        s.heap_pos[slot] = IN_HEAP
+        _cur_add(s, slot)
     elif ahead < WHEEL_SPAN:
         _wheel_add(s, slot, when)
     else:
@@ -249,7 +304,7 @@ cdef inline void _queue_remove(sim_t* s, int32_t slot) noexcept nogil:
     elif pos == IN_FAR:
         _heap_remove(&s.far, slot)
     else:
-        _heap_remove(&s.heap, slot)
+        _cur_remove(s, slot)
 
 
 cdef inline int64_t next_bucket_start(sim_t* s) noexcept nogil:
@@ -268,7 +323,7 @@ cdef inline int64_t next_bucket_start(sim_t* s) noexcept nogil:
 
 cdef inline void _wheel_advance(sim_t* s, int64_t start) noexcept nogil:
     """Move the wheel's start on to ``start`` (a bucket boundary, with no timer
-    before it outside ``heap``), then bring the far timers now within the span
+    before it outside the current bucket), then bring the far timers now within the span
     onto the wheel."""
     cdef int32_t slot
     s.wheel_start = start
@@ -279,10 +334,10 @@ cdef inline void _wheel_advance(sim_t* s, int64_t start) noexcept nogil:
 
 
 cdef inline void _turn_wheel(sim_t* s, int64_t limit) noexcept nogil:
-    """``heap`` ran dry: make the next non-empty bucket current and move its
-    timers into ``heap``, unless a ring's event at ``limit`` comes before that
-    bucket. The wheel's start so never passes the next event, and timers armed
-    from there are never behind it (which would leave them all in ``heap``)."""
+    """The current bucket ran dry: make the next non-empty bucket current and
+    move its timers into its sub-buckets, unless a ring's event at ``limit``
+    comes before that bucket. The wheel's start so never passes the next event, and timers armed
+    from there are never behind it (which would leave them all in sub-bucket 0)."""
     cdef int32_t b, slot, nxt
     cdef int64_t start
     if s.wheel_len > 0:
@@ -304,18 +359,19 @@ cdef inline void _turn_wheel(sim_t* s, int64_t limit) noexcept nogil:
         slot = s.wheel_head[b]
         s.wheel_head[b] = -1
         s.wheel_bits[b >> 6] &= ~((<uint64_t>1) << (b & 63))
+        s.wheel_start = start
         while slot >= 0:
             nxt = s.wheel[slot].next
             s.wheel_len -= 1
-            _heap_push(&s.heap, s.wheel[slot].time, s.wheel[slot].key)
-            s.heap_pos[slot] = IN_HEAP
+            _cur_add(s, slot)
             slot = nxt
     _wheel_advance(s, start)
 
 
 cdef inline int32_t heap_pop(sim_t* s) noexcept nogil:
-    """Take the top entry of ``heap`` off (it fires now); return its slot."""
-    cdef int32_t slot = _heap_take_top(&s.heap)
+    """Take the current bucket's first timer off (it fires now); return its slot."""
+    cdef int32_t slot = s.cur_head[__builtin_ctzll(s.cur_bits)]
+    _cur_remove(s, slot)
     s.heap_pos[slot] = -1
     # (nowq.live[slot] is -1 already: a slot is in the heap, the wheel, far
     # or the same-instant ring, never in two; timer_arm() keeps it so)
@@ -325,13 +381,13 @@ cdef inline int32_t heap_pop(sim_t* s) noexcept nogil:
 cdef inline heap_entry_t* queue_top(sim_t* s, int64_t limit) noexcept nogil:
     """The earliest timer of the heap, the wheel and far if it is due by
     ``limit`` (the rings' next event), else perhaps NULL."""
-    if s.heap.len == 0:
+    if s.cur_len == 0:
         if s.wheel_len == 0 and s.far.len == 0:
             return NULL
         _turn_wheel(s, limit)
-        if s.heap.len == 0:
+        if s.cur_len == 0:
             return NULL
-    return &s.heap.e[0]
+    return <heap_entry_t*>&s.wheel[s.cur_head[__builtin_ctzll(s.cur_bits)]]
 
 
 cdef inline void timer_cancel(sim_t* s, int32_t slot) noexcept nogil:
@@ -370,7 +426,7 @@ cdef inline int64_t timer_when(sim_t* s, int32_t slot) noexcept nogil:
 # - timers armed for the current instant (a reschedule "on return from the
 #   interrupt", a continuation): later in seq than every event of this instant
 #   already queued, and all at the same time.
-# Each lives in a FIFO ring; the loop takes the earliest of the heap's top and
+# Each lives in a FIFO ring; the loop takes the earliest of the queue's top and
 # the rings' heads. A cancelled entry stays in its ring until it reaches the
 # head, where it is dropped as stale (its seq is not live[slot] any more).
 

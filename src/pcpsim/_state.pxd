@@ -333,7 +333,7 @@ ctypedef struct heap_entry_t:
     int64_t time
     int64_t key             # seq << SLOT_BITS | slot (_eventq.pxd): orders like seq, names the slot
 
-ctypedef struct heap_t:     # a binary heap of timer slots (see _eventq.pxd)
+ctypedef struct heap_t:     # a binary heap of timers (far: see _eventq.pxd)
     heap_entry_t* e
     int32_t len
 
@@ -529,7 +529,13 @@ ctypedef struct sim_t:
     int32_t* curr_hint
     int32_t* cpu_hint
     int32_t* head_hint
-    heap_t heap             # timers due before the wheel's current bucket ends
+    # the timers due before the wheel's current bucket ends (see _eventq.pxd):
+    # CURRENT_SUBS sub-buckets, each a list through wheel[].next/prev in
+    # (time, key) order; derived from heap_pos and wheel when the engine binds
+    int32_t cur_len
+    uint64_t cur_bits       # the non-empty sub-buckets
+    int32_t cur_head[64]    # CURRENT_SUBS
+    int32_t cur_tail[64]
     heap_t far              # timers beyond the wheel's span
     int32_t* heap_pos       # slot -> where its timer is (see _eventq.pxd), -1 when not armed
     wheel_link_t* wheel     # per slot

@@ -388,7 +388,6 @@ class Simulation:
             "task_stats": (len(tasks), _core.TASK_STATS_DTYPE, 0),
             "cpus": cpus,
             "cpu_stats": (ncpu, _core.CPU_STATS_DTYPE, 0),
-            "heap": (nslot, _core.HEAP_DTYPE, 0),
             "far": (nslot, _core.HEAP_DTYPE, 0),
             "heap_pos": (nslot, np.dtype(np.int32), -1),
             "wheel": (nslot, _core.WHEEL_DTYPE, 0),
