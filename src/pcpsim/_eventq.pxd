@@ -189,9 +189,10 @@ cdef inline int64_t bucket_floor(int64_t t) noexcept nogil:
 
 cdef inline void _wheel_add(sim_t* s, int32_t slot, int64_t when) noexcept nogil:
     """Append to the bucket's list, so that it is in seq order (but for timers
-    brought in from ``far``, which come in time order): moved into ``heap`` in
-    that order, the many timers of one instant (a period boundary) need no
-    sifting. The first slot's ``prev`` is the last one."""
+    brought in from ``far``, which come in time order): moved into the current
+    bucket in that order, the many timers of one instant (a period boundary)
+    each go to their sub-bucket's tail. The first slot's ``prev`` is the last
+    one."""
     cdef int32_t b = bucket_of(when)
     cdef int32_t head = s.wheel_head[b]
     s.wheel[slot].next = -1
@@ -323,8 +324,8 @@ cdef inline int64_t next_bucket_start(sim_t* s) noexcept nogil:
 
 cdef inline void _wheel_advance(sim_t* s, int64_t start) noexcept nogil:
     """Move the wheel's start on to ``start`` (a bucket boundary, with no timer
-    before it outside the current bucket), then bring the far timers now within the span
-    onto the wheel."""
+    before it outside the current bucket), then bring the far timers now
+    within the span onto the wheel."""
     cdef int32_t slot
     s.wheel_start = start
     while s.far.len > 0 and s.far.e[0].time - start < WHEEL_SPAN:
@@ -336,8 +337,10 @@ cdef inline void _wheel_advance(sim_t* s, int64_t start) noexcept nogil:
 cdef inline void _turn_wheel(sim_t* s, int64_t limit) noexcept nogil:
     """The current bucket ran dry: make the next non-empty bucket current and
     move its timers into its sub-buckets, unless a ring's event at ``limit``
-    comes before that bucket. The wheel's start so never passes the next event, and timers armed
-    from there are never behind it (which would leave them all in sub-bucket 0)."""
+    comes before that bucket. The wheel's start so never passes the next
+    event, and timers armed from there are never behind it (which would leave
+    them all in sub-bucket 0). The start moves only here, with the current
+    bucket empty: a timer's sub-bucket stays where its time put it."""
     cdef int32_t b, slot, nxt
     cdef int64_t start
     if s.wheel_len > 0:
@@ -373,14 +376,15 @@ cdef inline int32_t heap_pop(sim_t* s) noexcept nogil:
     cdef int32_t slot = s.cur_head[__builtin_ctzll(s.cur_bits)]
     _cur_remove(s, slot)
     s.heap_pos[slot] = -1
-    # (nowq.live[slot] is -1 already: a slot is in the heap, the wheel, far
-    # or the same-instant ring, never in two; timer_arm() keeps it so)
+    # (nowq.live[slot] is -1 already: a slot is in the current bucket, the
+    # wheel, far or the same-instant ring, never in two; timer_arm() keeps it so)
     return slot
 
 
 cdef inline heap_entry_t* queue_top(sim_t* s, int64_t limit) noexcept nogil:
-    """The earliest timer of the heap, the wheel and far if it is due by
-    ``limit`` (the rings' next event), else perhaps NULL."""
+    """The earliest timer of the current bucket, the wheel and far if it is
+    due by ``limit`` (the rings' next event), else perhaps NULL: its wheel row,
+    whose time and key are a heap_entry_t's."""
     if s.cur_len == 0:
         if s.wheel_len == 0 and s.far.len == 0:
             return NULL

@@ -337,9 +337,9 @@ ctypedef struct heap_t:     # a binary heap of timers (far: see _eventq.pxd)
     heap_entry_t* e
     int32_t len
 
-ctypedef struct wheel_link_t:   # a slot's armed timer, and its bucket's links on the wheel (see _eventq.pxd)
-    int64_t time
-    int64_t key
+ctypedef struct wheel_link_t:   # a slot's armed timer and its list's links (see _eventq.pxd)
+    int64_t time            # time and key first, as in heap_entry_t: the current
+    int64_t key             # bucket's first timer is handed out as this row
     int32_t next
     int32_t prev
 
