@@ -177,6 +177,10 @@ cdef bint current_broken(sim_t* s) noexcept nogil:
             k = s.wheel[k].next
         if s.cur_head[b] >= 0 and s.cur_tail[b] != prev:
             return True
+    if s.cur_len > 0:
+        k = s.cur_head[__builtin_ctzll(s.cur_bits)]
+        if s.cur_top.time != s.wheel[k].time or s.cur_top.key != s.wheel[k].key:
+            return True
     return n != s.cur_len
 
 
@@ -408,7 +412,7 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         # function whose only effect is a prefetch.
         if src == SRC_HEAP:
             slot = heap_pop(s)
-            next_slot = s.cur_head[__builtin_ctzll(s.cur_bits)] if s.cur_len > 0 else -1
+            next_slot = entry_slot(&s.cur_top) if s.cur_len > 0 else -1
         elif src == SRC_TICKS:
             slot = ring_pop(&s.ticks, e)
             next_slot = ring_ahead(&s.ticks, RING_AHEAD)

@@ -259,6 +259,9 @@ cdef inline void _cur_add(sim_t* s, int32_t slot) noexcept nogil:
         s.wheel[n].prev = slot
     else:
         s.cur_tail[b] = slot
+    if s.cur_len == 0 or _before(<heap_entry_t*>&s.wheel[slot], &s.cur_top):
+        s.cur_top.time = s.wheel[slot].time
+        s.cur_top.key = s.wheel[slot].key
     s.heap_pos[slot] = IN_CURRENT
     s.cur_len += 1
 
@@ -278,6 +281,10 @@ cdef inline void _cur_remove(sim_t* s, int32_t slot) noexcept nogil:
     else:
         s.cur_tail[b] = p
     s.cur_len -= 1
+    if s.cur_len > 0 and slot == entry_slot(&s.cur_top):
+        n = s.cur_head[__builtin_ctzll(s.cur_bits)]
+        s.cur_top.time = s.wheel[n].time
+        s.cur_top.key = s.wheel[n].key
 
 
 cdef inline void _queue_add(sim_t* s, int32_t slot, int64_t when, int64_t key) noexcept nogil:
@@ -373,7 +380,7 @@ cdef inline void _turn_wheel(sim_t* s, int64_t limit) noexcept nogil:
 
 cdef inline int32_t heap_pop(sim_t* s) noexcept nogil:
     """Take the current bucket's first timer off (it fires now); return its slot."""
-    cdef int32_t slot = s.cur_head[__builtin_ctzll(s.cur_bits)]
+    cdef int32_t slot = entry_slot(&s.cur_top)
     _cur_remove(s, slot)
     s.heap_pos[slot] = -1
     # (nowq.live[slot] is -1 already: a slot is in the current bucket, the
@@ -383,15 +390,17 @@ cdef inline int32_t heap_pop(sim_t* s) noexcept nogil:
 
 cdef inline heap_entry_t* queue_top(sim_t* s, int64_t limit) noexcept nogil:
     """The earliest timer of the current bucket, the wheel and far if it is
-    due by ``limit`` (the rings' next event), else perhaps NULL: its wheel row,
-    whose time and key are a heap_entry_t's."""
+    due by ``limit`` (the rings' next event), else perhaps NULL. The current
+    bucket's is a copy kept in ``cur_top``: the loop compares it with the rings'
+    heads at every event, and its row would be a chain of dependent loads
+    (the bitmap, the list's head, the row)."""
     if s.cur_len == 0:
         if s.wheel_len == 0 and s.far.len == 0:
             return NULL
         _turn_wheel(s, limit)
         if s.cur_len == 0:
             return NULL
-    return <heap_entry_t*>&s.wheel[s.cur_head[__builtin_ctzll(s.cur_bits)]]
+    return &s.cur_top
 
 
 cdef inline void timer_cancel(sim_t* s, int32_t slot) noexcept nogil:

@@ -533,6 +533,7 @@ ctypedef struct sim_t:
     # CURRENT_SUBS sub-buckets, each a list through wheel[].next/prev in
     # (time, key) order; derived from heap_pos and wheel when the engine binds
     int32_t cur_len
+    heap_entry_t cur_top    # a copy of the first timer's time and key (when cur_len > 0)
     uint64_t cur_bits       # the non-empty sub-buckets
     int32_t cur_head[64]    # CURRENT_SUBS
     int32_t cur_tail[64]
