@@ -22,9 +22,10 @@ import mmap
 import numpy as np
 
 from pcpsim._state cimport *
-from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, SRC_HEAP, SRC_TICKS, SRC_NOWQ, ring_pop, ring_ahead,
-                             ring_index, heap_pop, entry_slot, _cur_add, __builtin_ctzll, _before, next_bucket_start,
-                             bucket_of, CURRENT_SUBS, SUB_SHIFT, IN_CURRENT, IN_WHEEL, IN_FAR, BUCKET_NS, WHEEL_SIZE, WHEEL_SPAN, MAX_SLOTS, SEQ_LIMIT)
+from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, SRC_QUEUE, SRC_TICKS, SRC_NOWQ, ring_pop, ring_ahead,
+                             ring_index, queue_pop, entry_slot, _cur_add, __builtin_ctzll, _before, next_bucket_start,
+                             bucket_of, CURRENT_SUBS, SUB_SHIFT, IN_CURRENT, IN_WHEEL, IN_FAR, BUCKET_NS, WHEEL_SIZE,
+                             WHEEL_SPAN, MAX_SLOTS, SEQ_LIMIT)
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
     cpu_slot, cpu_slot_kind, slot_cpu, task_slot, slot_task, account_stats, enqueue_task, schedule, fair_curr,
@@ -397,7 +398,7 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         # Start loading what a coming event will touch while this one runs:
         # its CPU's runqueue, accounting and statistics lines and the three
         # hot lines of its task (a task timer) or of the CPU's current task.
-        # For a timer-queue event (SRC_HEAP), the queue's next timer: these
+        # For a timer-queue event (SRC_QUEUE), the queue's next timer: these
         # (pcp boundaries, burst ends, wakeups) hit CPUs in no order, so at
         # thousands of CPUs their first touches wait for lines from beyond
         # the L2, and one event ahead most are there in time; also the head
@@ -410,8 +411,8 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
         # missed and held the loop up). Measured with compare_builds.py in
         # benchmarks/README.md. Not a function: gcc deletes calls of a
         # function whose only effect is a prefetch.
-        if src == SRC_HEAP:
-            slot = heap_pop(s)
+        if src == SRC_QUEUE:
+            slot = queue_pop(s)
             next_slot = entry_slot(&s.cur_top) if s.cur_len > 0 else -1
         elif src == SRC_TICKS:
             slot = ring_pop(&s.ticks, e)
@@ -442,7 +443,7 @@ cdef int64_t run_loop(sim_t* s, int64_t until, int64_t max_events) noexcept nogi
             __builtin_prefetch(&s.cpus[c], 1, 3)
             __builtin_prefetch(<char*>&s.cpus[c] + LINE_BYTES, 1, 3)
             __builtin_prefetch(&s.cstats[c], 1, 3)
-            if src == SRC_HEAP and s.head_hint[c] >= 0:
+            if src == SRC_QUEUE and s.head_hint[c] >= 0:
                 __builtin_prefetch(&s.tasks[s.head_hint[c]], 0, 3)
         if ti >= 0:
             __builtin_prefetch(&s.tasks[ti], 1, 3)

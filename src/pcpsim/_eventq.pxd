@@ -378,7 +378,7 @@ cdef inline void _turn_wheel(sim_t* s, int64_t limit) noexcept nogil:
     _wheel_advance(s, start)
 
 
-cdef inline int32_t heap_pop(sim_t* s) noexcept nogil:
+cdef inline int32_t queue_pop(sim_t* s) noexcept nogil:
     """Take the current bucket's first timer off (it fires now); return its slot."""
     cdef int32_t slot = entry_slot(&s.cur_top)
     _cur_remove(s, slot)
@@ -535,14 +535,14 @@ cdef inline void tick_arm(sim_t* s, int32_t c, int64_t when) noexcept nogil:
 
 
 cdef enum:
-    SRC_HEAP = 0
+    SRC_QUEUE = 0
     SRC_TICKS = 1
     SRC_NOWQ = 2
 
 
 cdef inline heap_entry_t* next_event(sim_t* s, int32_t* src) noexcept nogil:
     """The earliest of the timer queue's top and the rings' heads, or NULL;
-    ``src`` (unless NULL) says where it is: SRC_HEAP, SRC_TICKS or SRC_NOWQ
+    ``src`` (unless NULL) says where it is: SRC_QUEUE, SRC_TICKS or SRC_NOWQ
     (so that the loop need not work it out again from the pointer).
     Only the ring head that comes first is checked for being live: a ring is
     in (time, seq) order, so a stale head is before every live entry behind
@@ -567,7 +567,7 @@ cdef inline heap_entry_t* next_event(sim_t* s, int32_t* src) noexcept nogil:
         h = queue_top(s, NO_TIME if r == NULL else r.time)
         if h != NULL and (r == NULL or _before(h, r)):
             r = h
-            where = SRC_HEAP
+            where = SRC_QUEUE
             break
         # each ring named, not through a pointer chosen at run time: fewer
         # instructions on the way to every event
