@@ -172,3 +172,23 @@ def test_more_tasks_than_timer_keys_can_name_is_a_config_error(monkeypatch: pyte
     with pytest.raises(p.ConfigError, match=f"at most {nslot - 1 - 5 * _core.SLOTS - 2} tasks on 5 CPUs") as err:
         p.Simulation(cfg)
     assert err.value.field == "tasks"
+
+
+def test_an_engine_refuses_a_current_bucket_timer_due_after_it() -> None:
+    # the current bucket's lists are rebuilt from heap_pos and the wheel rows
+    # when an engine binds its arrays: a timer marked there but due later
+    # would land past its 64 sub-buckets, so binding refuses it
+    cfg = p.Config(kernel="6.6", topology=p.Topology(1, 64),
+                   tasks=[p.hog("all"), p.bursty("all", p.Dist("exp", "3us"), p.Dist("exp", "2us"))],
+                   duration="20ms", seed=4)
+    sim = p.Simulation(cfg)
+    sim.run("5ms")
+    while not np.any(sim.arrays["heap_pos"] == _core.TIMER_IN_CURRENT):
+        sim.step()
+    _, (arrays, bitgen, started) = sim._engine.__reduce__()
+    again = _core.Engine({k: v.copy() for k, v in arrays.items()}, bitgen, started)   # as saved: binds
+    assert again.peek() == sim.peek()
+    slot = int(np.flatnonzero(arrays["heap_pos"] == _core.TIMER_IN_CURRENT)[0])
+    arrays["wheel"]["time"][slot] = int(arrays["counters"]["wheel_start"][0]) + _core.TIMER_BUCKET_NS
+    with pytest.raises(ValueError, match="a timer marked in the current bucket is due after it"):
+        _core.Engine(arrays, bitgen, started)

@@ -679,12 +679,16 @@ cdef class Engine:
             self.s.cur_head[j] = -1
             self.s.cur_tail[j] = -1
         self.s.wheel_start = k.wheel_start
+        # the current bucket's lists, derived: its timers in (time, key)
+        # order, so that each goes to its list's tail
         cur = np.flatnonzero(pos == IN_CURRENT)
+        if np.any(a["wheel"]["time"][cur] - k.wheel_start >= BUCKET_NS):
+            raise ValueError("engine arrays 'heap_pos' and 'wheel': a timer marked in the current bucket "
+                             "is due after it")
         for j in cur[np.lexsort((a["wheel"]["key"][cur], a["wheel"]["time"][cur]))].tolist():
             _cur_add(&self.s, <int32_t>j)
         self.s.far.len = <int32_t>np.count_nonzero(pos == IN_FAR)
         self.s.wheel_len = <int32_t>np.count_nonzero(pos == IN_WHEEL)
-        self.s.wheel_start = k.wheel_start
         self.s.wheel_next = -1
         self.s.rng = <bitgen_t*>PyCapsule_GetPointer(self.bitgen.capsule, "BitGenerator")
         self.hints = np.concatenate([a["cpus"]["curr"], a["tasks"]["cpu"],
