@@ -24,7 +24,7 @@ import numpy as np
 from pcpsim._state cimport *
 from pcpsim._eventq cimport (timer_arm, timer_cancel, next_event, SRC_QUEUE, SRC_TICKS, SRC_NOWQ, ring_pop, ring_ahead,
                              ring_index, queue_pop, entry_slot, _cur_add, __builtin_ctzll, _before, next_bucket_start,
-                             bucket_of, CURRENT_SUBS, SUB_SHIFT, IN_CURRENT, IN_WHEEL, IN_FAR, BUCKET_NS, WHEEL_SIZE,
+                             bucket_of, CURRENT_SUBS, cur_sub, IN_CURRENT, IN_WHEEL, IN_FAR, BUCKET_NS, WHEEL_SIZE,
                              WHEEL_SPAN, MAX_SLOTS, SEQ_LIMIT)
 from pcpsim._hist cimport HIST_BUCKETS, HIST_LINEAR, HIST_SUB_BITS, HIST_MAX_EXP
 from pcpsim._sched cimport (
@@ -159,16 +159,14 @@ cdef bint current_broken(sim_t* s) noexcept nogil:
     """Is a sub-bucket of the current bucket out of (time, key) order, a list
     inconsistent, or a timer in the wrong sub-bucket or not marked there?"""
     cdef int32_t b, k, prev, n = 0
-    cdef int64_t ahead
     for b in range(CURRENT_SUBS):
         k = s.cur_head[b]
         if (k >= 0) != ((s.cur_bits >> b) & 1):
             return True
         prev = -1
         while k >= 0:
-            ahead = s.wheel[k].time - s.wheel_start
-            if (s.heap_pos[k] != IN_CURRENT or s.wheel[k].prev != prev or ahead >= BUCKET_NS
-                    or (ahead >> SUB_SHIFT if ahead > 0 else 0) != b
+            if (s.heap_pos[k] != IN_CURRENT or s.wheel[k].prev != prev
+                    or s.wheel[k].time - s.wheel_start >= BUCKET_NS or cur_sub(s, s.wheel[k].time) != b
                     or (prev >= 0 and not _before(<heap_entry_t*>&s.wheel[prev], <heap_entry_t*>&s.wheel[k]))):
                 return True
             n += 1

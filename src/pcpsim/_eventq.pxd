@@ -236,12 +236,18 @@ cdef enum:
     SUB_SHIFT = BUCKET_SHIFT - 6            # 64 ns a sub-bucket
 
 
+cdef inline int32_t cur_sub(sim_t* s, int64_t t) noexcept nogil:
+    """The current bucket's sub-bucket that time ``t`` falls in (a time before
+    the wheel's start, were there one, in the first)."""
+    cdef int64_t ahead = t - s.wheel_start
+    return <int32_t>(ahead >> SUB_SHIFT) if ahead > 0 else 0
+
+
 cdef inline void _cur_add(sim_t* s, int32_t slot) noexcept nogil:
     """Put ``slot`` (its wheel row holds its time and key) in its sub-bucket of
     the current bucket, in (time, key) order: behind the entries before it,
     found from the tail (arming order is key order, so mostly the tail)."""
-    cdef int64_t ahead = s.wheel[slot].time - s.wheel_start
-    cdef int32_t b = <int32_t>(ahead >> SUB_SHIFT) if ahead > 0 else 0
+    cdef int32_t b = cur_sub(s, s.wheel[slot].time)
     cdef int32_t p = s.cur_tail[b] if s.cur_head[b] >= 0 else -1
     cdef int32_t n
     while p >= 0 and _before(<heap_entry_t*>&s.wheel[slot], <heap_entry_t*>&s.wheel[p]):
@@ -260,15 +266,13 @@ cdef inline void _cur_add(sim_t* s, int32_t slot) noexcept nogil:
     else:
         s.cur_tail[b] = slot
     if s.cur_len == 0 or _before(<heap_entry_t*>&s.wheel[slot], &s.cur_top):
-        s.cur_top.time = s.wheel[slot].time
-        s.cur_top.key = s.wheel[slot].key
+        s.cur_top = (<heap_entry_t*>&s.wheel[slot])[0]
     s.heap_pos[slot] = IN_CURRENT
     s.cur_len += 1
 
 
 cdef inline void _cur_remove(sim_t* s, int32_t slot) noexcept nogil:
-    cdef int64_t ahead = s.wheel[slot].time - s.wheel_start
-    cdef int32_t b = <int32_t>(ahead >> SUB_SHIFT) if ahead > 0 else 0
+    cdef int32_t b = cur_sub(s, s.wheel[slot].time)
     cdef int32_t p = s.wheel[slot].prev, n = s.wheel[slot].next
     if p >= 0:
         s.wheel[p].next = n
@@ -282,9 +286,7 @@ cdef inline void _cur_remove(sim_t* s, int32_t slot) noexcept nogil:
         s.cur_tail[b] = p
     s.cur_len -= 1
     if s.cur_len > 0 and slot == entry_slot(&s.cur_top):
-        n = s.cur_head[__builtin_ctzll(s.cur_bits)]
-        s.cur_top.time = s.wheel[n].time
-        s.cur_top.key = s.wheel[n].key
+        s.cur_top = (<heap_entry_t*>&s.wheel[s.cur_head[__builtin_ctzll(s.cur_bits)]])[0]
 
 
 cdef inline void _queue_add(sim_t* s, int32_t slot, int64_t when, int64_t key) noexcept nogil:
