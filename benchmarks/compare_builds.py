@@ -20,6 +20,13 @@ The first build's Python layer builds the simulation; every build's engine then
 starts from a copy of its arrays, converted field by field to that build's
 struct layout (a field a build adds starts at zero). Both must process the same
 events: the script stops with an error if they do not.
+
+With one build and ``--strategies``, the same turns compare drain strategies
+instead: each strategy's simulation of the scenario, in one process, so that
+the figure is its cost per event against the first's, free of the drift
+between processes::
+
+    python benchmarks/compare_builds.py /tmp/new_site --strategies kthread kthread_rfc_v1 --until 3s
 """
 from __future__ import annotations
 
@@ -80,45 +87,10 @@ def convert(arrays: dict[str, np.ndarray], core: ModuleType) -> dict[str, np.nda
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("sites", nargs="+", help="directories with an installed pcpsim; the first is the reference")
-    ap.add_argument("--scenario", default="server-4096", help="a built-in scenario (default: server-4096)")
-    ap.add_argument("--strategy", default="workqueue", help="drain strategy (default: workqueue)")
-    ap.add_argument("--engine", type=int, metavar="NCPU",
-                    help="the engine benchmark's config (configs.engine_config) at NCPU CPUs instead of a scenario")
-    ap.add_argument("--server-load", type=int, metavar="NCPU",
-                    help="server-4096's per-CPU load (configs.server_load_config, workqueue) at NCPU CPUs")
-    ap.add_argument("--chunk", default="20ms", help="simulated time per turn (default: 20ms)")
-    ap.add_argument("--until", default="1s", help="simulated time in all (default: 1s)")
-    args = ap.parse_args(argv)
-    if len(args.sites) < 2:
-        ap.error("give at least two builds")
-    if args.engine is not None and args.server_load is not None:
-        ap.error("--engine and --server-load each name a config: give one")
-    sys.path.insert(0, args.sites[0])
-    import pcpsim
-    from pcpsim import scenarios
-    from pcpsim.config import parse_duration
-
-    chunk, until = parse_duration(args.chunk, "--chunk"), parse_duration(args.until, "--until")
-    if args.engine is not None:
-        cfg = bench_configs().engine_config(args.engine)
-        name = f"engine, {args.engine} CPUs"
-    elif args.server_load is not None:
-        cfg = bench_configs().server_load_config(args.server_load)
-        name = f"server-4096's load, {args.server_load} CPUs"
-    else:
-        cfg = scenarios.SCENARIOS[args.scenario].build(args.strategy)
-        name = f"{args.scenario} ({args.strategy})"
-    cfg.duration = until
-    sim = pcpsim.Simulation(cfg)
-    _, (arrays, bitgen, started) = sim._engine.__reduce__()
-    # one engine per argument, so that one build given twice shows its noise floor
-    engines: list[Any] = []
-    for site in args.sites:
-        core = load_core(site)
-        engines.append(core.Engine(convert(arrays, core), copy.deepcopy(bitgen), started))
+def in_turns(engines: list[Any], chunk: int, until: int, same_events: bool) -> list[list[float]]:
+    """Run ``engines`` to ``until`` in turns of ``chunk`` ns (which goes first
+    alternates); the wall seconds of each one's turns. With ``same_events``,
+    stop with an error as soon as their event counts part."""
     times: list[list[float]] = [[] for _ in engines]
     order = list(range(len(engines)))
     t, turn = 0, 0
@@ -130,10 +102,86 @@ def main(argv: list[str] | None = None) -> int:
             times[i].append(time.perf_counter() - w)
         turn += 1
         events = {engine.events for engine in engines}
-        if len(events) != 1:
+        if same_events and len(events) != 1:
             raise SystemExit(f"the builds processed different events by t={t} ns: {sorted(events)}")
+    return times
+
+
+def compare_strategies(pcpsim: ModuleType, scenario: Any, strategies: list[str], chunk: int, until: int) -> list[str]:
+    """The lines of ``--strategies``: each strategy's run of ``scenario`` with
+    the reference build, in turns; its time and its time per event against the
+    first strategy's."""
+    sims = []
+    for strategy in strategies:
+        cfg = scenario.build(strategy)
+        cfg.duration = until
+        sims.append(pcpsim.Simulation(cfg))
+    times = [sum(t) for t in in_turns([sim._engine for sim in sims], chunk, until, same_events=False)]
+    lines = []
+    for i, (strategy, sim) in enumerate(zip(strategies, sims)):
+        line = f"  {strategy}: {times[i]:.3f} s, {sim.events} events, {sim.events / times[i] / 1e6:.2f} M events/s"
+        if i:
+            line += (f", time vs the first {times[i] / times[0]:.3f}, "
+                     f"per event {times[i] / sim.events / (times[0] / sims[0].events):.3f}")
+        lines.append(line)
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("sites", nargs="+", help="directories with an installed pcpsim; the first is the reference")
+    ap.add_argument("--scenario", default="server-4096", help="a built-in scenario (default: server-4096)")
+    ap.add_argument("--strategy", default="workqueue", help="drain strategy (default: workqueue)")
+    ap.add_argument("--strategies", nargs="+", metavar="STRATEGY",
+                    help="with one build: compare these strategies' runs of the scenario instead of builds")
+    ap.add_argument("--engine", type=int, metavar="NCPU",
+                    help="the engine benchmark's config (configs.engine_config) at NCPU CPUs instead of a scenario")
+    ap.add_argument("--server-load", type=int, metavar="NCPU",
+                    help="server-4096's per-CPU load (configs.server_load_config, workqueue) at NCPU CPUs")
+    ap.add_argument("--chunk", default="20ms", help="simulated time per turn (default: 20ms)")
+    ap.add_argument("--until", default="1s", help="simulated time in all (default: 1s)")
+    args = ap.parse_args(argv)
+    if args.strategies is not None:
+        if len(args.sites) != 1 or len(args.strategies) < 2:
+            ap.error("--strategies compares two or more strategies with one build")
+        if args.engine is not None or args.server_load is not None:
+            ap.error("--strategies runs a scenario: leave out --engine and --server-load")
+    elif len(args.sites) < 2:
+        ap.error("give at least two builds")
+    if args.engine is not None and args.server_load is not None:
+        ap.error("--engine and --server-load each name a config: give one")
+    sys.path.insert(0, args.sites[0])
+    import pcpsim
+    from pcpsim import scenarios
+    from pcpsim.config import parse_duration
+
+    chunk, until = parse_duration(args.chunk, "--chunk"), parse_duration(args.until, "--until")
+    if args.strategies is not None:
+        lines = compare_strategies(pcpsim, scenarios.scenario(args.scenario), args.strategies, chunk, until)
+        print(f"{args.scenario}, {until / 1e9:g} simulated s in turns of {chunk / 1e6:g} ms, "
+              f"one build ({args.sites[0]})")
+        print("\n".join(lines))
+        return 0
+    if args.engine is not None:
+        cfg = bench_configs().engine_config(args.engine)
+        name = f"engine, {args.engine} CPUs"
+    elif args.server_load is not None:
+        cfg = bench_configs().server_load_config(args.server_load)
+        name = f"server-4096's load, {args.server_load} CPUs"
+    else:
+        cfg = scenarios.scenario(args.scenario).build(args.strategy)
+        name = f"{args.scenario} ({args.strategy})"
+    cfg.duration = until
+    sim = pcpsim.Simulation(cfg)
+    _, (arrays, bitgen, started) = sim._engine.__reduce__()
+    # one engine per argument, so that one build given twice shows its noise floor
+    engines: list[Any] = []
+    for site in args.sites:
+        core = load_core(site)
+        engines.append(core.Engine(convert(arrays, core), copy.deepcopy(bitgen), started))
+    times = in_turns(engines, chunk, until, same_events=True)
     n = engines[0].events
-    print(f"{name}, {until / 1e9:g} simulated s in {turn} chunks, {n} events")
+    print(f"{name}, {until / 1e9:g} simulated s in {len(times[0])} chunks, {n} events")
     for i, site in enumerate(args.sites):
         total = sum(times[i])
         line = f"  {site}: {total:.3f} s, {n / total / 1e6:.2f} M events/s"

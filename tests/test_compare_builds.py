@@ -116,3 +116,36 @@ def test_server_load_config_keeps_the_servers_load_per_cpu() -> None:
     assert list(small.tasks[3].cpus) == [0]
     with pytest.raises(ValueError, match="ncpu = 768"):
         configs.server_load_config(768)
+
+
+def test_strategies_run_each_strategys_own_events(capsys: pytest.CaptureFixture[str]) -> None:
+    """--strategies: one build, each strategy's simulation of the scenario in
+    turns; each processes exactly the events of its own straight run, and
+    the later ones are priced per event against the first."""
+    tool = load_tool()
+    strategies = ["remote", "workqueue_highpri", "ipi"]
+    assert tool.main([SITE, "--strategies", *strategies, "--scenario", "phone", "--chunk", "7ms",
+                      "--until", "60ms"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("phone, 0.06 simulated s in turns of 7 ms, one build"), out
+    for i, strategy in enumerate(strategies):
+        cfg = scenarios.phone(strategy)
+        cfg.duration = "60ms"
+        sim = p.Simulation(cfg)
+        sim.run()
+        m = re.search(rf"^  {strategy}: [\d.]+ s, (\d+) events, [\d.]+ M events/s(, time vs the first [\d.]+, "
+                      rf"per event [\d.]+)?$", out, re.M)
+        assert m and int(m.group(1)) == sim.events, out
+        assert bool(m.group(2)) == (i > 0), out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--strategies", "ipi"], "two or more strategies with one build"),
+    ([SITE, "--strategies", "ipi", "remote"], "two or more strategies with one build"),
+    (["--strategies", "ipi", "remote", "--engine", "16"], "leave out --engine and --server-load"),
+])
+def test_strategies_misuse_is_refused(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    tool = load_tool()
+    with pytest.raises(SystemExit):
+        tool.main([SITE, *argv])
+    assert message in capsys.readouterr().err
