@@ -107,22 +107,31 @@ def in_turns(engines: list[Any], chunk: int, until: int, same_events: bool) -> l
     return times
 
 
-def compare_strategies(pcpsim: ModuleType, scenario: Any, strategies: list[str], chunk: int, until: int) -> list[str]:
-    """The lines of ``--strategies``: each strategy's run of ``scenario`` with
-    the reference build, in turns; its time and its time per event against the
+def engine_of(sim: Any, core: ModuleType) -> Any:
+    """An engine of ``core`` (a build's extension) that starts where ``sim``'s
+    engine is, from a copy of its arrays in that build's layouts."""
+    _, (arrays, bitgen, started) = sim._engine.__reduce__()
+    return core.Engine(convert(arrays, core), copy.deepcopy(bitgen), started)
+
+
+def compare_strategies(pcpsim: ModuleType, core: ModuleType, scenario: Any, strategies: list[str], chunk: int,
+                       until: int) -> list[str]:
+    """The lines of ``--strategies``: each strategy's run of ``scenario`` on
+    ``core``'s engine, in turns; its time and its time per event against the
     first strategy's."""
-    sims = []
+    engines = []
     for strategy in strategies:
         cfg = scenario.build(strategy)
         cfg.duration = until
-        sims.append(pcpsim.Simulation(cfg))
-    times = [sum(t) for t in in_turns([sim._engine for sim in sims], chunk, until, same_events=False)]
+        engines.append(engine_of(pcpsim.Simulation(cfg), core))
+    times = [sum(t) for t in in_turns(engines, chunk, until, same_events=False)]
     lines = []
-    for i, (strategy, sim) in enumerate(zip(strategies, sims)):
-        line = f"  {strategy}: {times[i]:.3f} s, {sim.events} events, {sim.events / times[i] / 1e6:.2f} M events/s"
+    for i, (strategy, engine) in enumerate(zip(strategies, engines)):
+        n = engine.events
+        line = f"  {strategy}: {times[i]:.3f} s, {n} events, {n / times[i] / 1e6:.2f} M events/s"
         if i:
             line += (f", time vs the first {times[i] / times[0]:.3f}, "
-                     f"per event {times[i] / sim.events / (times[0] / sims[0].events):.3f}")
+                     f"per event {times[i] / n / (times[0] / engines[0].events):.3f}")
         lines.append(line)
     return lines
 
@@ -157,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
 
     chunk, until = parse_duration(args.chunk, "--chunk"), parse_duration(args.until, "--until")
     if args.strategies is not None:
-        lines = compare_strategies(pcpsim, scenarios.scenario(args.scenario), args.strategies, chunk, until)
+        lines = compare_strategies(pcpsim, load_core(args.sites[0]), scenarios.scenario(args.scenario),
+                                   args.strategies, chunk, until)
         print(f"{args.scenario}, {until / 1e9:g} simulated s in turns of {chunk / 1e6:g} ms, "
               f"one build ({args.sites[0]})")
         print("\n".join(lines))
@@ -173,12 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         name = f"{args.scenario} ({args.strategy})"
     cfg.duration = until
     sim = pcpsim.Simulation(cfg)
-    _, (arrays, bitgen, started) = sim._engine.__reduce__()
     # one engine per argument, so that one build given twice shows its noise floor
-    engines: list[Any] = []
-    for site in args.sites:
-        core = load_core(site)
-        engines.append(core.Engine(convert(arrays, core), copy.deepcopy(bitgen), started))
+    engines = [engine_of(sim, load_core(site)) for site in args.sites]
     times = in_turns(engines, chunk, until, same_events=True)
     n = engines[0].events
     print(f"{name}, {until / 1e9:g} simulated s in {len(times[0])} chunks, {n} events")
