@@ -101,9 +101,10 @@ def in_turns(engines: list[Any], chunk: int, until: int, same_events: bool) -> l
             engines[i].run(t)
             times[i].append(time.perf_counter() - w)
         turn += 1
-        events = {engine.events for engine in engines}
-        if same_events and len(events) != 1:
-            raise SystemExit(f"the builds processed different events by t={t} ns: {sorted(events)}")
+        if same_events:
+            events = sorted({engine.events for engine in engines})
+            if len(events) != 1:
+                raise SystemExit(f"the builds processed different events by t={t} ns: {events}")
     return times
 
 
